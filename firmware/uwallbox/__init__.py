@@ -1,0 +1,2 @@
+"""uwallbox: OCPP 1.6J charge-point firmware."""
+VERSION = "0.1.0"

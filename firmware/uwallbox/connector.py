@@ -1,0 +1,152 @@
+"""One OCPP connector: its transaction, its status, and what it asks of its Evse."""
+import asyncio
+
+from . import store
+from .log import log
+
+
+class Connector:
+    def __init__(self, app, cid, evse, meter):
+        self.app = app
+        self.id = cid
+        self.evse = evse
+        self.meter = meter
+        self.path = "tx%d.json" % cid
+        self.tx = store.load(self.path)  # the live transaction, persisted
+        self.pending = None  # (idTag, idTagInfo, deadline): authorized, waiting for a plug
+        self.finishing = False
+        self.plugged = evse.plugged
+        self.status = None
+        self.error = "NoError"
+        self.meter_wh = 0
+        self.power_w = 0.0
+        self.next_sample = 0
+
+    # -- what the control API and profiles read
+    @property
+    def transaction_id(self):
+        return self.app.journal.tid(self.tx["ref"]) if self.tx else None
+
+    @property
+    def operative(self):
+        return self.app.available(self.id)
+
+    def read_meter(self):
+        """(energy_wh, power_w, amps, volts) now; keeps meter_wh and power_w current."""
+        r = self.meter.read()
+        self.meter_wh, self.power_w = r[0], r[1]
+        return r
+
+    # -- transactions
+    def start(self, tag, info, reservation_id=None):
+        app = self.app
+        meter = self.read_meter()[0]
+        now = app.clock.now()
+        ref = app.journal.seq + 1
+        self.tx = {"ref": ref, "tag": tag, "parent": info.get("parentIdTag"), "start": meter,
+                   "meter": meter, "t0": now, "ok": True}
+        store.save(self.path, self.tx)
+        req = {"connectorId": self.id, "idTag": tag, "meterStart": meter,
+               "timestamp": app.clock.iso()}
+        if reservation_id is not None:
+            req["reservationId"] = reservation_id
+        app.journal.add("StartTransaction", req, ref)
+        self.pending = None
+        self.finishing = False
+        self.next_sample = 0
+        log("tx", "connector %d: transaction %d started for %s at %d Wh" % (self.id, ref, tag, meter))
+        self.apply()
+
+    def stop(self, reason, tag=None):
+        tx = self.tx
+        if tx is None:
+            return
+        self.evse.allow = False
+        meter = self.read_meter()[0]
+        req = {"transactionId": 0, "meterStop": meter, "timestamp": self.app.clock.iso(),
+               "reason": reason}
+        if tag:
+            req["idTag"] = tag
+        self.app.journal.add("StopTransaction", req, tx["ref"])
+        store.remove(self.path)
+        self.tx = None
+        self.finishing = self.evse.plugged
+        log("tx", "connector %d: transaction %d stopped (%s) at %d Wh" % (self.id, tx["ref"], reason, meter))
+        self.apply()
+
+    def deauthorize(self):
+        """The CSMS refused the transaction's idTag: stop energy, and the transaction if so configured."""
+        if self.tx:
+            self.tx["ok"] = False
+            store.save(self.path, self.tx)
+            if self.app.config["StopTransactionOnInvalidId"]:
+                self.stop("DeAuthorized")
+            else:
+                self.apply()
+
+    def persist_meter(self, wh):
+        if self.tx and wh != self.tx["meter"]:
+            self.tx["meter"] = wh
+            store.save(self.path, self.tx)
+
+    # -- the state machine
+    def apply(self):
+        """Tell the Evse what is allowed now, and wake the connector task."""
+        e = self.evse
+        e.available = self.operative or self.tx is not None
+        e.allow = bool(self.tx and self.tx["ok"])
+        e.changed.set()
+
+    def derive(self):
+        """The OCPP status that the present situation implies."""
+        e = self.evse
+        if e.fault:
+            return "Faulted"
+        if self.tx:
+            if e.relay:
+                return "Charging"
+            if e.ready or not self.tx["ok"] or e.offered_a < 6:
+                return "SuspendedEVSE"
+            return "SuspendedEV"
+        if not self.operative:
+            return "Unavailable"
+        if e.plugged:
+            return "Finishing" if self.finishing else "Preparing"
+        if self.pending:
+            return "Preparing"
+        if self.app.reserved(self.id):
+            return "Reserved"
+        return "Available"
+
+    def update(self):
+        e = self.evse
+        cfg = self.app.config
+        if e.plugged != self.plugged:
+            self.plugged = e.plugged
+            if e.plugged:
+                self.finishing = False
+                if self.pending:
+                    self.start(self.pending[0], self.pending[1])
+            elif self.tx:
+                if cfg["StopTransactionOnEVSideDisconnect"]:
+                    self.stop("EVDisconnected")
+            else:
+                self.finishing = False
+        if self.pending and self.app.clock.now() > self.pending[2]:
+            log("auth", "connector %d: %s timed out waiting for a plug" % (self.id, self.pending[0]))
+            self.pending = None
+        status = self.derive()
+        error = e.fault or "NoError"
+        if (status, error) != (self.status, self.error):
+            log("stat", "connector %d: %s%s" % (self.id, status, "" if error == "NoError" else " " + error))
+            self.status, self.error = status, error
+            self.app.status_changed()
+
+    async def run(self):
+        self.apply()
+        while True:
+            try:
+                await asyncio.wait_for_ms(self.evse.changed.wait(), 1000)
+            except asyncio.TimeoutError:
+                pass
+            self.update()

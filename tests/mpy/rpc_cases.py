@@ -1,0 +1,234 @@
+# MicroPython unit tests of OCPP-J framing, routing, validation and configuration.
+import asyncio
+import json
+
+from uwallbox import clock, schema
+from uwallbox.config import Config
+from uwallbox.errors import CallError
+from uwallbox.rpc import Rpc, Offline
+
+
+class FakeConn:
+    """A WebSocket stand-in: frames pushed by the test, frames sent recorded."""
+
+    def __init__(self):
+        self.inbox = []
+        self.sent = []
+        self.wake = asyncio.Event()
+        self.got = asyncio.Event()
+        self.closed = False
+
+    def push(self, frame):
+        self.inbox.append(frame if type(frame) is str else json.dumps(frame))
+        self.wake.set()
+
+    async def recv(self):
+        while not self.inbox:
+            if self.closed:
+                raise OSError("closed")
+            self.wake.clear()
+            await self.wake.wait()
+        return self.inbox.pop(0)
+
+    async def send(self, text):
+        self.sent.append(json.loads(text))
+        self.got.set()
+
+    async def next_sent(self):
+        while not self.sent:
+            self.got.clear()
+            await self.got.wait()
+        return self.sent.pop(0)
+
+
+class FakeApp:
+    def __init__(self):
+        self.config = Config()
+
+
+async def _serving():
+    app = FakeApp()
+    rpc = Rpc(app)
+    conn = FakeConn()
+    task = asyncio.create_task(rpc.serve(conn))
+    await asyncio.sleep_ms(0)
+    return app, rpc, conn, task
+
+
+async def _answer(frame):
+    app, rpc, conn, task = await _serving()
+    conn.push(frame)
+    out = await conn.next_sent()
+    task.cancel()
+    return out
+
+
+def test_clock_roundtrip():
+    for s in ("2023-11-14T22:13:20Z", "2000-02-29T00:00:00Z", "2099-12-31T23:59:59Z"):
+        assert clock.iso(clock.parse(s)) == s, s
+    assert clock.parse("2023-11-14T23:13:20.5+01:00") == 1700000000.5
+    for bad in ("2023-13-01T00:00:00Z", "yesterday", "2023-11-14 22:13", "2023-11-14T22:13:20X"):
+        try:
+            clock.parse(bad)
+            assert False, bad
+        except ValueError:
+            pass
+
+
+def test_clock_set_and_advance():
+    c = clock.Clock()
+    c.set(1700000000)
+    assert abs(c.now() - 1700000000) < 1
+    c.advance(3600)
+    assert c.iso().startswith("2023-11-14T23:13")
+
+
+def _code(action, payload):
+    try:
+        schema.validate(action, payload)
+    except CallError as e:
+        return e.code
+    return None
+
+
+def test_schema_codes():
+    assert _code("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "10"}) is None
+    assert _code("ChangeConfiguration", {"key": "HeartbeatInterval"}) == "OccurenceConstraintViolation"
+    assert _code("ChangeConfiguration", {"key": "A", "value": "1", "x": 1}) == "OccurenceConstraintViolation"
+    assert _code("ChangeConfiguration", {"key": 5, "value": "1"}) == "TypeConstraintViolation"
+    assert _code("ChangeConfiguration", {"key": "k" * 51, "value": "1"}) == "TypeConstraintViolation"
+    assert _code("Reset", {"type": "Medium"}) == "PropertyConstraintViolation"
+    assert _code("ChangeAvailability", {"connectorId": 1.5, "type": "Operative"}) == "TypeConstraintViolation"
+    assert _code("ReserveNow", {"connectorId": 1, "expiryDate": "soon", "idTag": "A", "reservationId": 1}) == "PropertyConstraintViolation"
+    assert _code("GetConfiguration", {"key": ["a", 3]}) == "TypeConstraintViolation"
+    assert _code("Reset", []) == "TypeConstraintViolation"
+    assert _code("RemoteStartTransaction", {"idTag": "A", "chargingProfile": {"chargingProfileId": 1}}) == "OccurenceConstraintViolation"
+
+
+def test_config_change_answers():
+    c = Config()
+    assert c.change("HeartbeatInterval", "120") == "Accepted"
+    assert c["HeartbeatInterval"] == 120
+    assert c.change("HeartbeatInterval", "-1") == "Rejected"
+    assert c.change("HeartbeatInterval", "ten") == "Rejected"
+    assert c.change("NumberOfConnectors", "2") == "Rejected"
+    assert c.change("NoSuchKey", "1") == "NotSupported"
+    assert c.change("LocalPreAuthorize", "TRUE") == "Accepted" and c["LocalPreAuthorize"] is True
+    assert c.change("LocalPreAuthorize", "yes") == "Rejected"
+    assert c.change("MeterValuesSampledData", "Energy.Active.Import.Register,Voltage") == "Accepted"
+    assert c.change("MeterValuesSampledData", "Energy.Active.Import.Register,Bogus") == "Rejected"
+    assert c.change("ConnectorPhaseRotation", "0.RST,1.TSR") == "Accepted"
+    assert c.change("ConnectorPhaseRotation", "1.XYZ") == "Rejected"
+    assert c.change("SecurityProfile", "1") == "RebootRequired"
+    assert c.change("SecurityProfile", "0") == "Rejected"  # may only be raised
+    assert c.change("AuthorizationKey", "short") == "Rejected"
+    assert c.change("AuthorizationKey", "0123456789abcdef") == "RebootRequired"
+    assert "AuthorizationKey" not in c.visible()
+
+
+def test_config_persists():
+    c = Config()
+    c.change("HeartbeatInterval", "77")
+    c.change("MeterValueSampleInterval", "60")  # the default: not stored
+    c2 = Config()
+    assert c2["HeartbeatInterval"] == 77
+    assert "MeterValueSampleInterval" not in c2.values
+
+
+async def test_unknown_action_not_implemented():
+    out = await _answer([2, "7", "Teleport", {}])
+    assert out[:3] == [4, "7", "NotImplemented"], out
+
+
+async def test_known_unsupported_action():
+    out = await _answer([2, "8", "GetDiagnostics", {"location": "ftp://x/"}])
+    assert out[:3] == [4, "8", "NotSupported"], out
+
+
+async def test_bad_frames():
+    assert (await _answer("not json"))[:3] == [4, "-1", "FormationViolation"]
+    assert (await _answer({"a": 1}))[:3] == [4, "-1", "FormationViolation"]
+    assert (await _answer([2, "9", "Reset"]))[:3] == [4, "9", "FormationViolation"]
+    assert (await _answer([2, "9", "Reset", {}, 5]))[:3] == [4, "9", "FormationViolation"]
+    assert (await _answer([7, "10", {}]))[:3] == [4, "10", "FormationViolation"]
+    assert (await _answer([2, "11", "Reset", {}]))[:3] == [4, "11", "OccurenceConstraintViolation"]
+    assert (await _answer([2, "12", "Reset", {"type": 1}]))[:3] == [4, "12", "TypeConstraintViolation"]
+
+
+async def test_change_configuration_routed():
+    out = await _answer([2, "c1", "ChangeConfiguration", {"key": "HeartbeatInterval", "value": "9"}])
+    assert out == [3, "c1", {"status": "Accepted"}], out
+
+
+async def test_call_answers_incoming_while_waiting():
+    app, rpc, conn, task = await _serving()
+    rpc.accepted = True
+    call = asyncio.create_task(rpc.call("Heartbeat", {}))
+    sent = await conn.next_sent()
+    assert sent[0] == 2 and sent[2] == "Heartbeat"
+    conn.push([2, "in1", "ChangeConfiguration", {"key": "BlinkRepeat", "value": "2"}])
+    assert await conn.next_sent() == [3, "in1", {"status": "Accepted"}]
+    conn.push([3, "wrong-id", {"currentTime": "x"}])  # ignored
+    conn.push([3, sent[1], {"currentTime": "2023-11-14T22:13:20Z"}])
+    assert (await call) == {"currentTime": "2023-11-14T22:13:20Z"}
+    task.cancel()
+
+
+async def test_call_error_raised():
+    app, rpc, conn, task = await _serving()
+    rpc.accepted = True
+    call = asyncio.create_task(rpc.call("Heartbeat", {}))
+    sent = await conn.next_sent()
+    conn.push([4, sent[1], "InternalError", "boom", {}])
+    try:
+        await call
+        assert False
+    except CallError as e:
+        assert e.code == "InternalError" and e.description == "boom"
+    task.cancel()
+
+
+async def test_one_call_at_a_time_and_timeout():
+    app, rpc, conn, task = await _serving()
+    rpc.accepted = True
+    first = asyncio.create_task(rpc.call("Heartbeat", {}, timeout=0.3))
+    second = asyncio.create_task(rpc.call("Heartbeat", {}, timeout=5))
+    s1 = await conn.next_sent()
+    await asyncio.sleep_ms(100)
+    assert conn.sent == []  # the second waits for the first
+    try:
+        await first
+        assert False
+    except asyncio.TimeoutError:
+        pass
+    s2 = await conn.next_sent()
+    assert s2[1] != s1[1]
+    conn.push([3, s1[1], {}])  # late answer to the first: ignored
+    conn.push([3, s2[1], {"currentTime": "2023-11-14T22:13:20Z"}])
+    assert (await second)["currentTime"]
+    task.cancel()
+
+
+async def test_no_call_before_boot_accepted():
+    app, rpc, conn, task = await _serving()
+    try:
+        await rpc.call("Heartbeat", {})
+        assert False
+    except Offline:
+        pass
+    assert conn.sent == []
+    task.cancel()
+
+
+async def test_connection_loss_fails_pending_call():
+    app, rpc, conn, task = await _serving()
+    rpc.accepted = True
+    call = asyncio.create_task(rpc.call("Heartbeat", {}))
+    await conn.next_sent()
+    conn.closed = True
+    conn.wake.set()
+    try:
+        await call
+        assert False
+    except Offline:
+        pass

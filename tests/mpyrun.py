@@ -1,0 +1,46 @@
+"""Run code under the real MicroPython unix binary."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+MICROPYTHON = str(BIN / "micropython")
+MPY_DIR = ROOT / "tests" / "mpy"
+SIM_PATH = [ROOT / "boards" / "sim", ROOT / "firmware", ROOT / "lib"]
+
+
+def mpy_env(path=(), env=None):
+    e = dict(os.environ)
+    e["MICROPYPATH"] = ":".join(str(p) for p in (*path, MPY_DIR, *SIM_PATH)) + ":.frozen"
+    e.update(env or {})
+    return e
+
+
+def run_mpy(args, *, path=(), heapsize=None, timeout=60, cwd=None, env=None):
+    """Run micropython with ARGS (list); returns CompletedProcess with text output."""
+    cmd = [MICROPYTHON]
+    if heapsize:
+        cmd += ["-X", "heapsize=" + heapsize]
+    return subprocess.run(cmd + list(args), cwd=cwd, env=mpy_env(path, env), timeout=timeout,
+                          capture_output=True, text=True)
+
+
+def mpy_cases(module):
+    """pytest parameters: one per `def test_*` in tests/mpy/MODULE.py."""
+    src = (MPY_DIR / (module + ".py")).read_text()
+    return re.findall(r"^(?:async )?def (test_\w+)", src, re.M)
+
+
+def run_case(module, name, tmp_path, heapsize=None, timeout=60, env=None):
+    """Run tests/mpy/MODULE.py::NAME under micropython in TMP_PATH; fail with its output."""
+    r = run_mpy([str(MPY_DIR / "runner.py"), module, name], heapsize=heapsize,
+                timeout=timeout, cwd=tmp_path, env=env)
+    if r.returncode != 0 or not r.stdout.rstrip().endswith("PASS"):
+        pytest.fail("micropython %s.%s failed (rc=%s)\n%s\n%s" % (
+            module, name, r.returncode, r.stdout[-4000:], r.stderr[-4000:]), pytrace=False)
+    return r

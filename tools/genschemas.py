@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Compact the OCA JSON schemas of the requests a charge point receives into
+firmware/uwallbox/schemas/<Action>.json, the form uwallbox.schema validates with.
+
+Node forms: {"t": "o", "p": {name: node}, "r": [required], "x": 1 if extra keys are allowed} object; {"t": "a", "i": node, "n": min}
+array; {"t": "s", "m": maxLength, "e": [enum], "f": "dt"} string; {"t": "i"} integer;
+{"t": "n"} number; {"t": "b"} boolean. Absent keys mean no constraint.
+Run with --check to verify the committed files are current.
+"""
+import json
+import sys
+from pathlib import Path
+
+import ocpp
+
+OUT = Path(__file__).resolve().parents[1] / "firmware" / "uwallbox" / "schemas"
+SRC = Path(ocpp.__file__).parent / "v16" / "schemas"
+# CSMS -> charge point requests (OCPP 1.6 and its security extension).
+ACTIONS = (
+    "CancelReservation CertificateSigned ChangeAvailability ChangeConfiguration ClearCache "
+    "ClearChargingProfile DataTransfer DeleteCertificate ExtendedTriggerMessage GetCompositeSchedule "
+    "GetConfiguration GetDiagnostics GetInstalledCertificateIds GetLocalListVersion GetLog "
+    "InstallCertificate RemoteStartTransaction RemoteStopTransaction ReserveNow Reset SendLocalList "
+    "SetChargingProfile SignedUpdateFirmware TriggerMessage UnlockConnector UpdateFirmware"
+).split()
+_TYPES = {"object": "o", "array": "a", "string": "s", "integer": "i", "number": "n", "boolean": "b"}
+
+
+def compact(node, root):
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[1]
+        node = root["definitions"][name]
+    out = {"t": _TYPES[node["type"]]}
+    if out["t"] == "o":
+        out["p"] = {k: compact(v, root) for k, v in node.get("properties", {}).items()}
+        if node.get("required"):
+            out["r"] = node["required"]
+        if node.get("additionalProperties", True) is not False:
+            out["x"] = 1
+    elif out["t"] == "a":
+        out["i"] = compact(node["items"], root)
+        if node.get("minItems"):
+            out["n"] = node["minItems"]
+    elif out["t"] == "s":
+        if "maxLength" in node:
+            out["m"] = node["maxLength"]
+        if "enum" in node:
+            out["e"] = node["enum"]
+        if node.get("format") == "date-time":
+            out["f"] = "dt"
+    return out
+
+
+def generate():
+    files = {}
+    for action in ACTIONS:
+        root = json.loads((SRC / (action + ".json")).read_text())
+        files[action + ".json"] = json.dumps(compact(root, root), separators=(",", ":")) + "\n"
+    return files
+
+
+def main():
+    files = generate()
+    if "--check" in sys.argv:
+        stale = [n for n, t in files.items() if not (OUT / n).exists() or (OUT / n).read_text() != t]
+        print("stale: " + " ".join(stale) if stale else "schemas are current")
+        return 1 if stale else 0
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (OUT / name).write_text(text)
+    print("wrote %d schemas to %s (%d bytes)" % (len(files), OUT, sum(map(len, files.values()))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
