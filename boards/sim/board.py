@@ -1,0 +1,69 @@
+"""Board definition of the simulator (docs/ARCHITECTURE.md, "Board definition").
+
+The hardware is the `machine` mock (boards/sim/machine.py) plus one EV plant per connector
+(boards/sim/ev.py), created when this module is imported, so the firmware sees a consistent
+"hardware" from the first ADC read. `attach(app)` starts the 5 ms idle tick (lets `machine.Timer`
+callbacks run while asyncio idles) and, when UWB_SIM_CONTROL is set, the control API (simctl.py).
+
+Environment: UWB_SIM_CONNECTORS (number of connectors, default 1), UWB_SIM_CONTROL (control API
+port; no control API when unset).
+"""
+import os
+
+import ev as _ev
+
+NAME = "sim"
+MAX_CURRENT_A = 32
+PHASES = 3
+VOLTAGE_V = 230
+SOCKET = True          # socket outlet: proximity pilot and lock are exercised
+VENTILATION = False
+PILOT_CAL = (200000, 2900000)   # ADC uV at -12 V and +12 V pilot
+PP_CAL = (1000, 3300000)        # PP pulled up to 3.3 V through 1 kOhm
+
+_N = int(os.getenv("UWB_SIM_CONNECTORS") or 1)
+
+# fake pin numbers: connector n (1-based) uses n*100 + 1..9
+CONNECTORS = tuple(
+    {"pilot_pwm": n * 100 + 1, "pilot_adc": n * 100 + 2, "pp_adc": n * 100 + 3,
+     "relay": n * 100 + 4, "relay_fb": n * 100 + 5, "rcd_trip": n * 100 + 6,
+     "rcd_test": n * 100 + 7, "lock": n * 100 + 8, "lock_fb": n * 100 + 9}
+    for n in range(1, _N + 1))
+LED = 2
+BUTTON = 0
+
+# the plant, one Ev per connector (index 0 = connector 1)
+plants = [_ev.Ev(i, CONNECTORS[i], PILOT_CAL, PP_CAL, VENTILATION, PHASES, VOLTAGE_V)
+          for i in range(_N)]
+
+_tasks = []     # the asyncio tasks attach() started (cancel with detach())
+control = None  # the simctl.Control once started
+
+
+def meter(index):
+    """The plant's energy meter of connector index+1."""
+    return plants[index].meter
+
+
+def attach(app):
+    """Called once the app is built: start the idle tick and the control API (UWB_SIM_CONTROL)."""
+    global control
+    import asyncio
+    import machine
+    _tasks.append(asyncio.create_task(machine._idle_loop(5)))
+    port = os.getenv("UWB_SIM_CONTROL")
+    if port:
+        import simctl
+        control = simctl.Control(app, plants)
+        _tasks.append(asyncio.create_task(control.serve(int(port))))
+
+
+def detach():
+    """Stop what attach() started."""
+    global control
+    for t in _tasks:
+        t.cancel()
+    _tasks.clear()
+    if control is not None:
+        control.close()
+        control = None

@@ -1,0 +1,451 @@
+# MicroPython cases for firmware/uwallbox/evse.py driven by the sim plant (run by tests/test_evse.py).
+# Most cases call Evse.step() directly (deterministic); test_timer_* run the real machine.Timer.
+import asyncio
+import time
+
+import board
+import ev as plant
+import machine
+from uwallbox import evse as evse_mod
+from uwallbox.evse import Evse
+
+EV = board.plants[0]
+
+
+def make():
+    return Evse(board, 0)
+
+
+def run(e, n=3):
+    for _ in range(n):
+        e.step()
+
+
+def charging(e):
+    """Plug, allow, charge: returns once the contactor is closed."""
+    EV.update({"plug": True, "charge": True})
+    e.allow = True
+    run(e, 5)
+    assert e.cp == "C" and e.relay and e.ready, (e.cp, e.relay, e.fault)
+    return e
+
+
+def test_initial_state():
+    e = make()
+    run(e)
+    assert e.cp == "A" and not e.plugged and not e.relay and e.fault is None
+    assert e.pilot.duty == 100.0 and e.offered_a == 0.0
+    assert e.max_a == board.MAX_CURRENT_A and e.available and not e.allow and e.limit_a is None
+
+
+def test_plug_gives_b_and_standby():
+    e = make()
+    run(e)
+    e.changed.set()   # drain: a fresh flag state for the check below
+    EV.update({"plug": True})
+    e.step()
+    assert e.cp == "A"            # debounce: one sample is not enough
+    e.step()
+    assert e.cp == "B" and e.plugged and not e.ready
+    assert e.pilot.duty == 100.0 and e.offered_a == 0.0   # not allowed: steady +12 V
+    assert not e.locked           # socket locks only once allowed
+
+
+def test_changed_flag_set_on_output_change():
+    e = make()
+    run(e)
+
+    async def main():
+        # consume any pending set
+        try:
+            await asyncio.wait_for_ms(e.changed.wait(), 20)
+        except asyncio.TimeoutError:
+            pass
+        e.step()                  # nothing changed: no set
+        try:
+            await asyncio.wait_for_ms(e.changed.wait(), 20)
+            raise AssertionError("changed set without an output change")
+        except asyncio.TimeoutError:
+            pass
+        EV.update({"plug": True})
+        run(e, 2)
+        await asyncio.wait_for_ms(e.changed.wait(), 100)
+        assert e.cp == "B"
+    asyncio.run(main())
+
+
+def test_allow_offers_pwm_and_locks():
+    e = make()
+    EV.update({"plug": True})
+    run(e)
+    e.allow = True
+    run(e, 2)
+    assert abs(e.pilot.duty - 53.333) < 0.01, e.pilot.duty    # 32 A
+    assert e.offered_a == 32.0 and e.locked and e.cp == "B" and not e.relay
+    assert abs(EV.offered_a() - 32.0) < 0.1
+
+
+def test_charge_closes_relay_and_meters():
+    e = charging(make())
+    assert EV.contacts_closed() and EV.amps() == 32.0
+    r = board.meter(0).read()
+    assert r[1] == 32.0 * 230 * 3 and r[2] == (32.0, 32.0, 32.0), r
+    assert plant.violations == [], plant.violations
+
+
+def test_relay_closes_only_after_debounced_c():
+    e = make()
+    EV.update({"plug": True})
+    e.allow = True
+    run(e)
+    EV.update({"charge": True})
+    e.step()
+    assert not e.relay            # one C sample: not yet
+    e.step()
+    assert e.relay and e.cp == "C"
+
+
+def test_ev_leaving_c_opens_relay_next_step():
+    e = charging(make())
+    EV.update({"charge": False})
+    e.step()
+    assert not e.relay and not EV.relay_out()
+    assert len(EV.latency_ms) == 1 and EV.latency_ms[0] < 100, EV.latency_ms
+    run(e, 2)
+    assert e.cp == "B" and not e.ready
+    assert plant.violations == [], plant.violations
+
+
+def test_unplug_while_charging_opens_and_unlocks():
+    e = charging(make())
+    assert e.locked
+    EV.update({"plug": False})
+    e.step()
+    assert not e.relay
+    run(e, 2)
+    assert e.cp == "A" and not e.plugged and not e.locked
+    assert plant.violations == [], plant.violations
+
+
+def test_allow_false_opens_relay_then_standby():
+    e = charging(make())
+    e.allow = False
+    e.step()
+    assert not e.relay and e.pilot.duty == 100.0 and e.offered_a == 0.0
+    run(e)
+    assert e.cp == "B"
+    assert plant.violations == [], plant.violations   # contactor opened before the PWM stopped
+
+
+def test_rcd_trip_opens_and_latches_ground_failure():
+    e = charging(make())
+    EV.update({"rcd": True}, plant.FAULT_FIELDS)
+    e.step()
+    assert not e.relay and e.fault == "GroundFailure" and e.pilot.duty == 100.0
+    EV.update({"rcd": False}, plant.FAULT_FIELDS)
+    run(e, 5)
+    assert e.fault == "GroundFailure" and not e.relay   # latched until unplug
+    EV.update({"plug": False})
+    run(e, 3)
+    assert e.fault is None and e.cp == "A"
+    EV.update({"plug": True})
+    run(e, 5)
+    assert e.relay                # charges again (charge and allow still set)
+
+
+def test_rcd_self_test_pulse_trips_input():
+    e = make()
+    run(e)
+    trip = machine.Pin(board.CONNECTORS[0]["rcd_trip"])
+    assert trip.value() == 0
+    e._rcd_test.on()
+    assert trip.value() == 1
+    e._rcd_test.off()
+    assert trip.value() == 0
+    EV.update({"rcd_broken": True}, plant.FAULT_FIELDS)
+    e._rcd_test.on()
+    assert trip.value() == 0      # a dead RCD does not answer the test
+
+
+def test_weld_detected_after_open():
+    e = charging(make())
+    EV.update({"weld": True}, plant.FAULT_FIELDS)
+    EV.update({"charge": False})
+    e.step()
+    assert not e.relay and e.fault is None
+    run(e, 25)                    # > 200 ms of steps
+    assert e.fault == "PowerSwitchFailure"
+    EV.update({"charge": True})
+    run(e, 5)
+    assert not e.relay            # never closes on a welded contactor
+
+
+def test_weld_prevents_closing():
+    e = make()
+    EV.update({"weld": True}, plant.FAULT_FIELDS)
+    EV.update({"plug": True, "charge": True})
+    e.allow = True
+    run(e, 5)
+    assert e.fault == "PowerSwitchFailure" and not e.relay and not EV.relay_out()
+    EV.update({"weld": False}, plant.FAULT_FIELDS)
+    EV.update({"plug": False})
+    run(e, 3)
+    assert e.fault is None
+
+
+def test_lock_jam_gives_connector_lock_failure():
+    e = make()
+    EV.update({"lock_jam": True}, plant.FAULT_FIELDS)
+    EV.update({"plug": True, "charge": True})
+    e.allow = True
+    run(e, 10)
+    assert not e.relay and not e.locked and e.fault is None   # actuator still travelling
+    run(e, 50)
+    assert e.fault == "ConnectorLockFailure" and not e.relay
+    EV.update({"lock_jam": False}, plant.FAULT_FIELDS)
+    run(e, 5)
+    assert e.fault is None and e.locked and e.relay
+
+
+def test_unlock_command():
+    e = charging(make())
+    assert e.unlock() is True
+    assert not e.relay and not e.locked and not EV.relay_out()
+    run(e, 5)
+    assert not e.relay and not e.locked     # stays unlocked: no relock while allowed
+    EV.update({"lock_jam": True}, plant.FAULT_FIELDS)
+    e.allow = False
+    run(e)
+    e.allow = True                # a new authorization locks again, but the lock is jammed
+    run(e, 3)
+    assert not e.locked
+
+
+def test_diode_fault():
+    e = make()
+    EV.update({"plug": True, "diode_fault": True})
+    e.allow = True
+    run(e, 6)
+    assert e.fault == "EVCommunicationError" and not e.relay and e.pilot.duty == 100.0
+    EV.update({"diode_fault": False, "plug": False})
+    run(e, 3)
+    assert e.fault is None
+
+
+def test_unavailable_gives_state_f():
+    e = make()
+    EV.update({"plug": True})
+    run(e)
+    e.available = False
+    run(e)
+    assert e.pilot.duty == 0.0 and e.cp == "F" and not e.relay
+    assert EV.duty_u16() == 0
+    assert e.plugged              # unknown while disabled: keeps the last value
+    e.available = True
+    run(e)
+    assert e.cp == "B" and e.pilot.duty == 100.0
+
+
+def test_unavailable_while_charging_opens():
+    e = charging(make())
+    e.available = False
+    e.step()
+    assert not e.relay and e.pilot.duty == 0.0
+    assert plant.violations == [], plant.violations
+
+
+def test_limit_below_6a_standby():
+    e = charging(make())
+    e.limit_a = 5.0
+    e.step()
+    assert not e.relay and e.pilot.duty == 100.0 and e.offered_a == 0.0
+    run(e)
+    assert e.cp == "B" and not e.relay
+    e.limit_a = 10.0
+    run(e, 5)
+    assert e.relay and e.offered_a == 10.0 and abs(e.pilot.duty - 16.667) < 0.01
+    assert abs(EV.amps() - 10.0) < 0.01, EV.amps()
+    e.limit_a = None
+    run(e)
+    assert e.offered_a == 32.0 and e.relay
+
+
+def test_offered_current_is_the_minimum():
+    e = make()
+    EV.update({"plug": True, "cable_a": 13})
+    e.allow = True
+    run(e)
+    assert e.cable_a == 13 and e.offered_a == 13.0 and abs(e.pilot.duty - 21.667) < 0.01
+    EV.update({"cable_a": 63})
+    run(e)
+    assert e.offered_a == 32.0    # board maximum
+    e.max_a = 20.0
+    run(e)
+    assert e.offered_a == 20.0
+    e.limit_a = 16
+    run(e)
+    assert e.offered_a == 16.0
+    EV.update({"max_a": 10.0, "charge": True})
+    run(e, 5)
+    assert e.relay and EV.amps() == 10.0 and e.offered_a == 16.0
+
+
+def test_state_d_without_ventilation_is_a_fault():
+    e = make()
+    EV.update({"plug": True, "charge": True, "ventilation": True})
+    e.allow = True
+    run(e, 5)
+    assert e.cp == "D" and not e.relay and e.fault == "OtherError"
+    assert e.pilot.oscillating    # the PWM stays: the EV may go back to C
+    EV.update({"ventilation": False})
+    run(e, 5)
+    assert e.cp == "C" and e.relay and e.fault is None
+
+
+def _no_alloc(e, n=5):
+    import gc
+    import micropython
+    gc.collect()
+    micropython.heap_lock()
+    try:
+        run(e, n)
+    finally:
+        micropython.heap_unlock()
+
+
+def test_steady_step_allocates_nothing():
+    # a step whose outputs do not change allocates nothing (MemoryError under heap_lock otherwise)
+    e = make()
+    run(e)
+    _no_alloc(e)                  # A, standby
+    EV.update({"plug": True})
+    e.allow = True
+    run(e)
+    _no_alloc(e)                  # B, PWM offered, locked
+    charging(e)
+    _no_alloc(e)                  # C, relay closed
+    assert e.relay
+
+
+async def test_timer_opens_relay_while_main_thread_busy():
+    e = make()
+    Evse.start_timer([e])
+    idle = asyncio.create_task(machine._idle_loop(5))
+    try:
+        EV.update({"plug": True, "charge": True})
+        e.allow = True
+        t0 = time.ticks_ms()
+        while not e.relay:
+            await asyncio.wait_for_ms(e.changed.wait(), 1000)
+        assert time.ticks_diff(time.ticks_ms(), t0) < 500
+        EV.update({"charge": False})
+        # busy main thread: no await for 300 ms
+        t = time.ticks_ms()
+        n = 0
+        while time.ticks_diff(time.ticks_ms(), t) < 300:
+            n += 1
+        assert not e.relay and not EV.relay_out()
+        assert len(EV.latency_ms) == 1 and EV.latency_ms[0] < 100, EV.latency_ms
+        assert plant.violations == [], plant.violations
+    finally:
+        idle.cancel()
+        Evse.stop_timer()
+    assert evse_mod._timer is None
+
+
+def test_timer_steps_every_10ms():
+    e = make()
+    count = [0]
+    step = e.step
+
+    def counting():
+        count[0] += 1
+        step()
+    e.step = counting
+    evse_mod.start_timer([e])
+    t = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), t) < 200:
+        pass
+    Evse.deinit()
+    n = count[0]
+    assert 15 <= n <= 21, n
+    t = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), t) < 50:
+        pass
+    assert count[0] <= n + 1      # stopped
+
+
+def test_step_exception_gives_safe_state():
+    e = charging(make())
+
+    def broken():
+        raise ValueError("boom")
+    e.pilot.measure = broken
+    evse_mod._Ticker([e]).tick(None)
+    assert not e.relay and not EV.relay_out() and e.fault == "InternalError"
+
+
+def test_meter_persists_and_never_goes_backwards():
+    m = board.meter(0)
+    m.energy = 1234.7             # as if it had charged
+    assert m.read()[0] == 1234
+    with open("sim_meter1.json") as f:
+        assert "1234" in f.read()
+    m2 = plant.Meter(EV)          # a restart reads the persisted register
+    assert m2.read()[0] == 1234
+    e = charging(make())
+    time.sleep_ms(200)            # 22 kW for 0.2 s = 1.2 Wh
+    r = m.read()[0]
+    assert r >= 1235, r
+
+
+async def test_timer_rcd_trip_opens_within_100ms():
+    e = make()
+    Evse.start_timer([e])
+    idle = asyncio.create_task(machine._idle_loop(5))
+    try:
+        EV.update({"plug": True, "charge": True})
+        e.allow = True
+        while not e.relay:
+            await asyncio.wait_for_ms(e.changed.wait(), 1000)
+        EV.update({"rcd": True}, plant.FAULT_FIELDS)
+        while e.relay:
+            await asyncio.wait_for_ms(e.changed.wait(), 1000)
+        assert e.fault == "GroundFailure" and not EV.relay_out()
+        assert len(plant.relay_open_latency_ms) == 1 and plant.relay_open_latency_ms[0] < 100
+        assert plant.violations == [], plant.violations
+    finally:
+        idle.cancel()
+        Evse.stop_timer()
+
+
+async def test_board_attach_owns_cancellable_tasks():
+    board.attach(None)            # UWB_SIM_CONTROL unset: only the idle tick
+    assert len(board._tasks) == 1 and board.control is None
+    t = board._tasks[0]
+    await asyncio.sleep_ms(20)
+    assert not t.done()
+    board.detach()
+    await asyncio.sleep_ms(10)
+    assert t.done() and board._tasks == []
+
+
+def test_plant_flags_safety_violations():
+    # the plant's checker itself: a relay closed outside C, and a relay left closed too long
+    e = make()
+    relay = machine.Pin(board.CONNECTORS[0]["relay"])
+    EV.update({"plug": True})
+    run(e)
+    relay.on()
+    assert len(plant.violations) == 1 and plant.violations[0]["connector"] == 1
+    assert "state B" in plant.violations[0]["what"], plant.violations
+    relay.off()
+    plant.violations.clear()
+    charging(e)
+    assert plant.violations == []
+    EV.update({"charge": False})
+    time.sleep_ms(120)            # the firmware does not step: the relay stays closed
+    EV.check()
+    assert len(plant.violations) == 1 and "still closed" in plant.violations[0]["what"]
+    e.step()
+    assert EV.latency_ms[-1] >= 100

@@ -1,0 +1,74 @@
+# A minimal stand-in for uwallbox.app.App, to exercise the sim control API (tests/test_simctl.py):
+# real Evses stepped by the Timer, fake connectors/OCPP state, board.attach(app).
+# Prints what the control API made it do ("card ...", "clock advanced ...").
+import asyncio
+
+import board
+from uwallbox.evse import Evse
+
+
+class Clock:
+    def __init__(self):
+        self.offset = 0
+
+    def advance(self, s):
+        self.offset += s
+        print("clock advanced", s)
+
+
+class Conn:
+    def __init__(self, i, evse):
+        self.id = i + 1
+        self.evse = evse
+        self.status = "Available"
+        self.transaction_id = None
+        self.meter_wh = 0
+        self.power_w = 0.0
+
+    def update(self):
+        e = self.evse
+        r = board.meter(self.id - 1).read()
+        self.meter_wh, self.power_w = r[0], r[1]
+        if e.fault:
+            self.status = "Faulted"
+        elif self.transaction_id is not None:
+            self.status = "Charging" if e.relay else "SuspendedEV"
+        else:
+            self.status = "Preparing" if e.plugged else "Available"
+
+
+class App:
+    def __init__(self):
+        self.connected = True
+        self.registration = "Accepted"
+        self.clock = Clock()
+        self.evses = [Evse(board, i) for i in range(len(board.CONNECTORS))]
+        self.connectors = [Conn(i, e) for i, e in enumerate(self.evses)]
+
+    def on_card(self, tag):
+        # plain for tags starting with "SYNC", a coroutine otherwise: the API must handle both
+        if tag.startswith("SYNC"):
+            print("card", tag, "sync")
+            return "Sync"
+        return self._card(tag)
+
+    async def _card(self, tag):
+        await asyncio.sleep_ms(5)
+        if tag == "BOOM":
+            raise ValueError("card reader on fire")
+        print("card", tag)
+        c = self.connectors[0]
+        c.transaction_id = 42
+        c.evse.allow = True
+        return "Accepted"
+
+    async def run(self):
+        Evse.start_timer(self.evses)
+        board.attach(self)
+        while True:
+            for c in self.connectors:
+                c.update()
+            await asyncio.sleep_ms(20)
+
+
+asyncio.run(App().run())
