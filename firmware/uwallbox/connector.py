@@ -1,8 +1,11 @@
 """One OCPP connector: its transaction, its status, and what it asks of its Evse."""
 import asyncio
+from micropython import const
 
 from . import store
 from .log import log
+
+_TD_MAX = const(24)  # meterValues kept for transactionData
 
 
 class Connector:
@@ -44,7 +47,7 @@ class Connector:
         now = app.clock.now()
         ref = app.journal.seq + 1
         self.tx = {"ref": ref, "tag": tag, "parent": info.get("parentIdTag"), "start": meter,
-                   "meter": meter, "t0": now, "ok": True}
+                   "meter": meter, "t0": now, "ok": True, "td": self._stop_data("Transaction.Begin")}
         store.save(self.path, self.tx)
         req = {"connectorId": self.id, "idTag": tag, "meterStart": meter,
                "timestamp": app.clock.iso()}
@@ -67,12 +70,20 @@ class Connector:
                "reason": reason}
         if tag:
             req["idTag"] = tag
+        td = tx["td"] + self._stop_data("Transaction.End")
+        if td:
+            req["transactionData"] = td
         self.app.journal.add("StopTransaction", req, tx["ref"])
         store.remove(self.path)
         self.tx = None
         self.finishing = self.evse.plugged
         log("tx", "connector %d: transaction %d stopped (%s) at %d Wh" % (self.id, tx["ref"], reason, meter))
         self.apply()
+
+    def _stop_data(self, context):
+        """[meterValue] of StopTxnSampledData for CONTEXT, or [] when none is configured."""
+        keep = self.app.config["StopTxnSampledData"]
+        return [self.app.metering.meter_value(self, keep, context)] if keep else []
 
     def deauthorize(self):
         """The CSMS refused the transaction's idTag: stop energy, and the transaction if so configured."""
@@ -89,6 +100,17 @@ class Connector:
             self.tx["meter"] = wh
             store.save(self.path, self.tx)
 
+    def record(self, meter_value):
+        """Keep METER_VALUE (or None: just the meter) for the StopTransaction's transactionData."""
+        tx = self.tx
+        if meter_value is not None:
+            td = tx["td"]
+            if len(td) >= _TD_MAX:  # keep Transaction.Begin and the latest samples
+                td.pop(1)
+            td.append(meter_value)
+        tx["meter"] = self.meter_wh
+        store.save(self.path, tx)
+
     # -- the state machine
     def apply(self):
         """Tell the Evse what is allowed now, and wake the connector task."""
@@ -96,6 +118,8 @@ class Connector:
         e.available = self.operative or self.tx is not None
         e.allow = bool(self.tx and self.tx["ok"])
         e.changed.set()
+        if self.app.smart:  # transactions start and end here: limits follow
+            self.app.smart.wake.set()
 
     def derive(self):
         """The OCPP status that the present situation implies."""
@@ -126,7 +150,8 @@ class Connector:
             if e.plugged:
                 self.finishing = False
                 if self.pending:
-                    self.start(self.pending[0], self.pending[1])
+                    tag, info = self.pending[0], self.pending[1]
+                    self.start(tag, info, self.app.claim(self.id, tag, info))
             elif self.tx:
                 if cfg["StopTransactionOnEVSideDisconnect"]:
                     self.stop("EVDisconnected")

@@ -5,18 +5,10 @@ from . import config as cfgmod
 from .errors import CallError, PROPERTY
 
 
-def _connector(app, cid, allow_zero=True):
-    if cid == 0 and allow_zero:
-        return None
-    c = app.connector(cid)
-    if c is None:
-        raise CallError(PROPERTY, "no connector %d" % cid)
-    return c
-
-
 def change_availability(app, p):
     cid, on = p["connectorId"], p["type"] == "Operative"
-    _connector(app, cid)
+    if cid and app.connector(cid) is None:
+        return {"status": "Rejected"}
     busy = [c for c in app.connectors if c.tx and cid in (0, c.id)]
     app.set_available(cid, on)
     return {"status": "Scheduled" if busy and not on else "Accepted"}
@@ -74,8 +66,10 @@ def remote_start(app, p):
     free = [c for c in app.connectors if c.tx is None and c.operative and cid in (0, c.id)]
     if not free or (cid == 0 and "chargingProfile" in p):
         return {"status": "Rejected"}
-    if "chargingProfile" in p and p["chargingProfile"].get("chargingProfilePurpose") != "TxProfile":
-        return {"status": "Rejected"}
+    if "chargingProfile" in p:
+        from .smartcharging import acceptable
+        if not acceptable(app, cid, p["chargingProfile"]):
+            return {"status": "Rejected"}
     app.rpc.after(_remote_start(app, p["idTag"], cid, p.get("chargingProfile")))
     return {"status": "Accepted"}
 
@@ -88,7 +82,8 @@ async def _remote_start(app, tag, cid, profile):
     else:
         info = {"status": "Accepted"}
     if app.begin(tag, info, cid) and profile:
-        app.pending_profile = profile
+        from .smartcharging import remote_profile
+        remote_profile(app, cid, profile)
 
 
 def remote_stop(app, p):
@@ -106,7 +101,9 @@ def reset(app, p):
 
 
 def unlock_connector(app, p):
-    c = _connector(app, p["connectorId"], False)
+    c = app.connector(p["connectorId"])
+    if c is None:
+        raise CallError(PROPERTY, "no connector %d" % p["connectorId"])
     if c.tx:
         c.stop("UnlockCommand")
     if not app.board.SOCKET:

@@ -40,18 +40,24 @@ class Metering:
         self.app = app
         self.next_aligned = 0
 
-    def sample(self, conn, context, measurands=None):
+    def meter_value(self, conn, measurands, context):
+        """One meterValue element (timestamp + sampledValue) for CONN now."""
+        return {"timestamp": self.app.clock.iso(),
+                "sampledValue": sampled_values(conn, measurands, context)}
+
+    def sample(self, conn, context, measurands):
         """One MeterValues for CONN: queued in the journal when it belongs to a transaction."""
         app = self.app
-        mv = {"timestamp": app.clock.iso(),
-              "sampledValue": sampled_values(conn, measurands or app.config["MeterValuesSampledData"],
-                                             context)}
-        req = {"connectorId": conn.id, "meterValue": [mv]}
+        req = {"connectorId": conn.id}
+        if measurands:
+            req["meterValue"] = [self.meter_value(conn, measurands, context)]
         if conn.tx:
-            conn.persist_meter(conn.meter_wh)
-            req["transactionId"] = 0
-            app.journal.add("MeterValues", req, conn.tx["ref"])
-        elif app.online.is_set():
+            keep = app.config["StopTxnAlignedData" if context == "Sample.Clock" else "StopTxnSampledData"]
+            conn.record(self.meter_value(conn, keep, context) if keep else None)
+            if measurands:
+                req["transactionId"] = 0
+                app.journal.add("MeterValues", req, conn.tx["ref"])
+        elif measurands and app.online.is_set():
             asyncio.create_task(self._send(req))
 
     async def _send(self, req):
@@ -73,7 +79,7 @@ class Metering:
             if interval and not c.next_sample:
                 c.next_sample = t0 + interval
             if interval and now >= c.next_sample:
-                self.sample(c, "Sample.Periodic")
+                self.sample(c, "Sample.Periodic", cfg["MeterValuesSampledData"])
                 c.next_sample = t0 + ((now - t0) // interval + 1) * interval
             elif wh - c.tx["meter"] >= 100:  # keep the PowerLoss reading within 100 Wh
                 c.persist_meter(wh)

@@ -1,0 +1,161 @@
+"""End-to-end harness: the simulated charge point (tools/sim) as a subprocess, against a test CSMS.
+
+    cp = SimChargePoint(csms.url, tmp_path, id="CP001").start()   # waits for the control API
+    cp.api.ev(plug=True)                                          # tools/simapi.SimApi
+    cp.kill(); cp.restart()                                       # power cut, then power on
+"""
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from csms import CallErrorResponse, Csms  # noqa: E402,F401
+from simapi import SimApi, connector  # noqa: E402,F401
+
+SIM = ROOT / "tools" / "sim"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SimChargePoint:
+    """`tools/sim --csms URL --state DIR --control PORT` in its own process group; its output
+    (launcher + firmware) goes to `log_path`, appended across restarts."""
+
+    def __init__(self, csms_url, workdir, id="CP001", connectors=1, heapsize=None, state_dir=None):
+        self.id, self.url, self.connectors, self.heapsize = id, csms_url, connectors, heapsize
+        self.state_dir = Path(state_dir) if state_dir else Path(workdir) / f"state-{id}"
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = Path(workdir) / f"sim-{id}.log"
+        self.api = SimApi(free_port())
+        self.proc = None
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout=30):
+        """Launch and wait until the control API answers (fails the test with the log if not)."""
+        cmd = [sys.executable, str(SIM), "--csms", self.url, "--state", str(self.state_dir),
+               "--control", str(self.api.port), "--id", self.id, "--connectors", str(self.connectors)]
+        if self.heapsize:
+            cmd += ["--heapsize", str(self.heapsize)]
+        with open(self.log_path, "a") as log:
+            log.write(f"=== {time.strftime('%H:%M:%S')} {' '.join(cmd[1:])}\n")
+            log.flush()
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.running:
+                self._fail(f"tools/sim ({self.id}) exited with code {self.proc.returncode} "
+                           "before its control API answered")
+            try:
+                self.api.state()
+                return self
+            except (OSError, ValueError, http.client.HTTPException):
+                pass
+            if time.monotonic() > deadline:
+                self._fail(f"the control API of {self.id} (port {self.api.port}) did not answer "
+                           f"within {timeout} s")
+            time.sleep(0.05)
+
+    def _fail(self, why):
+        self.kill()
+        pytest.fail(f"{why}; its log ({self.log_path}) is in the report below", pytrace=False)
+
+    def log(self):
+        """Everything the launcher and the firmware printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self):
+        """Power cut: SIGKILL the launcher and the firmware together (one process group)."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+    def stop(self, timeout=10):
+        """Clean stop (SIGTERM to the launcher), then SIGKILL whatever is left."""
+        if self.running:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+
+    def restart(self, timeout=30):
+        """Relaunch on the same state folder (after kill() or stop(); stops it first if running).
+        The control API moves to a fresh port; `api` follows it."""
+        self.stop()
+        self.api.port = free_port()
+        return self.start(timeout)
+
+
+# -- helpers shared by the end-to-end tests ------------------------------------------------------
+
+EAIR = "Energy.Active.Import.Register"
+
+
+def iec_duty(amps):
+    """IEC 61851-1 duty cycle (%) for an offered current."""
+    return amps / 0.6 if amps <= 51 else amps / 2.5 + 64
+
+
+def status(connector_id, *statuses):
+    """wait_for predicate: a StatusNotification of `connector_id` with one of `statuses`."""
+    return lambda p: p["connectorId"] == connector_id and p["status"] in statuses
+
+
+def energy_wh(payload):
+    """The last Energy.Active.Import.Register reading (Wh) in a MeterValues payload, or None."""
+    value = None
+    for meter_value in payload["meterValue"]:
+        for sample in meter_value["sampledValue"]:
+            if sample.get("measurand", EAIR) == EAIR:
+                value = float(sample["value"]) * (1000 if sample.get("unit") == "kWh" else 1)
+    return value
+
+
+def check_pilot(c):
+    """Invariants of one connector in GET /state."""
+    assert not c["relay"] or c["cp"] == "C", f"relay closed outside state C: {c}"
+    if c["offered_a"]:
+        assert c["pwm_duty"] == pytest.approx(iec_duty(c["offered_a"]), abs=0.1), c
+
+
+def registered(cp, csms, timeout=30):
+    csms.wait_for("BootNotification", cp_id=cp.id, timeout=timeout)
+    return cp.api.wait(lambda s: s["ocpp"]["registration"] == "Accepted" and s["ocpp"]["connected"], timeout)
+
+
+def configure(csms, cp, key, value):
+    answer = csms.call(cp.id, ("ChangeConfiguration", {"key": key, "value": value}))
+    assert answer == {"status": "Accepted"}, f"ChangeConfiguration {key}={value}: {answer}"
+
+
+def start_session(cp, csms, tag="TAG0001", conn=1, max_a=16):
+    """Plug in on connector CONN, present TAG, let the EV charge; returns the transactionId."""
+    mark = csms.mark()
+    cp.api.ev(connector=conn, plug=True, charge=True, max_a=max_a)
+    cp.api.rfid(tag)
+    csms.wait_for("StartTransaction", lambda p: p["connectorId"] == conn and p["idTag"] == tag,
+                  cp_id=cp.id, since=mark)
+    s = cp.api.wait(lambda s: connector(s, conn)["status"] == "Charging"
+                    and connector(s, conn)["transaction_id"] is not None)
+    return connector(s, conn)["transaction_id"]
