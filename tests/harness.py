@@ -5,6 +5,7 @@
     cp.kill(); cp.restart()                                       # power cut, then power on
 """
 import http.client
+import json
 import os
 import signal
 import socket
@@ -33,8 +34,13 @@ class SimChargePoint:
     """`tools/sim --csms URL --state DIR --control PORT` in its own process group; its output
     (launcher + firmware) goes to `log_path`, appended across restarts."""
 
-    def __init__(self, csms_url, workdir, id="CP001", connectors=1, heapsize=None, state_dir=None):
+    def __init__(self, csms_url, workdir, id="CP001", connectors=1, heapsize=None, state_dir=None,
+                 settings=None):
         self.id, self.url, self.connectors, self.heapsize = id, csms_url, connectors, heapsize
+        self.settings = None
+        if settings:
+            self.settings = Path(workdir) / f"settings-{id}.json"
+            self.settings.write_text(json.dumps(settings))
         self.state_dir = Path(state_dir) if state_dir else Path(workdir) / f"state-{id}"
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = Path(workdir) / f"sim-{id}.log"
@@ -51,6 +57,8 @@ class SimChargePoint:
                "--control", str(self.api.port), "--id", self.id, "--connectors", str(self.connectors)]
         if self.heapsize:
             cmd += ["--heapsize", str(self.heapsize)]
+        if self.settings:
+            cmd += ["--settings", str(self.settings)]
         with open(self.log_path, "a") as log:
             log.write(f"=== {time.strftime('%H:%M:%S')} {' '.join(cmd[1:])}\n")
             log.flush()
