@@ -145,6 +145,7 @@ class Connector:
     def update(self):
         e = self.evse
         cfg = self.app.config
+        self.read_meter()
         if e.plugged != self.plugged:
             self.plugged = e.plugged
             if e.plugged:
