@@ -1,0 +1,355 @@
+# WebSocket client (RFC 6455, client side) for MicroPython asyncio streams.
+#
+#   conn = await ws.connect("ws://host:port/path", subprotocols=("ocpp1.6",))
+#   await conn.send("text") / await conn.send(b"binary")
+#   msg = await conn.recv()      # str or bytes; raises ConnectionClosed(code, reason)
+#   await conn.close()
+#
+# Only one task may be in recv() at a time; pings are answered and pongs noted only while
+# one is. send(), ping() and close() may be called from any task. Once the connection is
+# closed or lost (code 1006), recv() and send() raise ConnectionClosed. Cancelling a
+# send() in the middle of a frame kills the connection (the stream would be out of step).
+#
+# TLS (wss://): `ssl` is an ssl.SSLContext used as given; to authenticate the server load
+# a CA (this port's load_verify_locations wants DER) and set verify_mode = CERT_REQUIRED:
+# the URL's host is sent as SNI and checked against the certificate. ssl=None uses
+# ssl.SSLContext(PROTOCOL_TLS_CLIENT) as the port makes it, which on MicroPython 1.29 does
+# NOT verify the server; ssl=False asks for CERT_NONE explicitly.
+import asyncio
+import binascii
+import hashlib
+import os
+import struct
+import time
+from micropython import const
+
+_CONT = const(0)
+_TEXT = const(1)
+_BINARY = const(2)
+_CLOSE = const(8)
+_PING = const(9)
+_PONG = const(10)
+_CHUNK = const(512)  # payload bytes masked and written at a time (a multiple of 4)
+_CLOSE_WAIT = const(2)  # seconds to wait for the peer's close frame / end of stream
+_MAX_HEADERS = const(64)
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class WebSocketError(Exception):
+    pass
+
+
+class HandshakeError(WebSocketError):
+    def __init__(self, msg, status=None):
+        super().__init__(msg)
+        self.status = status  # HTTP status code of the response, None if not HTTP
+
+
+class ConnectionClosed(WebSocketError):
+    def __init__(self, code, reason=""):
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+def _mask(mv, key):
+    # XOR with the repeated key as one big int: C speed, no per-byte Python loop
+    n = len(mv)
+    k = int.from_bytes((key * (n // 4 + 1))[:n], "big")
+    return (int.from_bytes(mv, "big") ^ k).to_bytes(n, "big")
+
+
+async def connect(url, subprotocols=("ocpp1.6",), headers=None, ssl=None, max_size=65536, timeout=10):
+    """Open a connection. Raises OSError (network), ValueError (TLS certificate rejected,
+    on this port), HandshakeError, asyncio.TimeoutError (after `timeout` seconds)."""
+    return await asyncio.wait_for(_connect(url, subprotocols, headers, ssl, max_size), timeout)
+
+
+async def _connect(url, subprotocols, headers, ctx, max_size):
+    tls = url.startswith("wss://")
+    if not tls and not url.startswith("ws://"):
+        raise ValueError("not a ws:// or wss:// URL")
+    rest = url[6 if tls else 5 :]
+    i = rest.find("/")
+    netloc, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
+    host, _, port = netloc.partition(":")  # no IPv6 literals
+    port = int(port) if port else 443 if tls else 80
+    if not tls:
+        ctx = None
+    elif not ctx:
+        import ssl
+
+        insecure = ctx is False
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if insecure:
+            ctx.verify_mode = ssl.CERT_NONE
+    r, w = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host if tls else None)
+    try:
+        key = binascii.b2a_base64(os.urandom(16), newline=False)
+        req = "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" \
+              "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n" % (path, netloc, key.decode())
+        if subprotocols:
+            req += "Sec-WebSocket-Protocol: %s\r\n" % ", ".join(subprotocols)
+        for k, v in (headers or {}).items():
+            req += "%s: %s\r\n" % (k, v)
+        w.write(req.encode() + b"\r\n")
+        req = None
+        await w.drain()
+
+        status = (await r.readline()).decode().strip()
+        parts = status.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise HandshakeError("bad response: %r" % status[:80])
+        code = int(parts[1])
+        if code != 101:
+            raise HandshakeError(status, code)
+        hdr = {}
+        for _ in range(_MAX_HEADERS):
+            line = (await r.readline()).strip()
+            if not line:  # end of headers (or of the stream: the checks below fail)
+                break
+            k, _, v = line.decode().partition(":")
+            hdr[k.strip().lower()] = v.strip()
+        else:
+            raise HandshakeError("too many headers", code)
+        if hdr.get("upgrade", "").lower() != "websocket" or "upgrade" not in hdr.get("connection", "").lower():
+            raise HandshakeError("not a websocket upgrade", code)
+        if hdr.get("sec-websocket-accept", "").encode() != binascii.b2a_base64(
+                hashlib.sha1(key + _GUID).digest(), newline=False):
+            raise HandshakeError("bad Sec-WebSocket-Accept", code)
+        proto = hdr.get("sec-websocket-protocol")
+        if proto not in (subprotocols or (None,)):
+            raise HandshakeError("server chose subprotocol %r" % proto, code)
+        return Connection(r, w, proto, max_size)
+    except BaseException:  # including the CancelledError of a timeout
+        w.close()
+        await w.wait_closed()
+        raise
+
+
+class Connection:
+    def __init__(self, reader, writer, subprotocol, max_size):
+        self._r = reader
+        self._w = writer
+        self.subprotocol = subprotocol
+        self.max_size = max_size
+        self.closed = False  # True once a close frame was sent or the stream is gone
+        self.last_rx = self.last_pong = time.ticks_ms()
+        self._lock = asyncio.Lock()  # one frame written at a time
+        self._wbuf = bytearray(14 + _CHUNK)  # frame header + a chunk of masked payload
+        self._hbuf = bytearray(8)  # incoming frame header / extended length
+        self._sent = None  # ConnectionClosed(code, reason) of the close frame we sent
+        self._cc = None  # ConnectionClosed to raise once the stream is closed
+        self._reading = False  # a task is reading frames (recv() or close())
+        self._done = asyncio.Event()  # set once the stream is closed
+
+    # -- writing --
+
+    async def _write(self, op, data):
+        mv = memoryview(data)  # a str is its UTF-8 bytes: no copy
+        n = len(mv)
+        key = os.urandom(4)
+        async with self._lock:  # _wbuf is shared: fill it only while holding the lock
+            if self._cc or (self._sent and op != _CLOSE):
+                raise self._cc or self._sent
+            b = self._wbuf
+            b[0] = 0x80 | op
+            if n < 126:
+                b[1] = 0x80 | n
+                h = 2
+            elif n < 65536:
+                b[1] = 0xFE
+                struct.pack_into("!H", b, 2, n)
+                h = 4
+            else:
+                b[1] = 0xFF
+                struct.pack_into("!Q", b, 2, n)
+                h = 10
+            b[h : h + 4] = key
+            h += 4
+            off = 0
+            try:
+                while True:  # header + first chunk, then the next chunks
+                    m = min(n - off, _CHUNK)
+                    b[h : h + m] = _mask(mv[off : off + m], key)
+                    off += m
+                    self._w.write(memoryview(b)[: h + m])
+                    await self._w.drain()
+                    h = 0
+                    if off >= n:
+                        break
+            except BaseException as e:  # OSError, or cancelled mid-frame: the stream is unusable
+                await self._lost(e)
+                if isinstance(e, OSError):
+                    raise self._cc
+                raise
+
+    async def send(self, data):
+        """Send one message: str as a text frame, bytes-like as a binary frame."""
+        await self._write(_TEXT if isinstance(data, str) else _BINARY, data)
+
+    async def ping(self, data=b""):
+        await self._write(_PING, data)
+
+    async def _send_close(self, code, reason):
+        if self._sent or self._cc:
+            return
+        self._sent = ConnectionClosed(code, reason)
+        self.closed = True
+        try:
+            await self._write(_CLOSE, b"" if code == 1005 else struct.pack("!H", code) + reason.encode()[:123])
+        except WebSocketError:
+            pass
+
+    # -- reading --
+
+    async def _fill(self, mv):
+        got = 0
+        while got < len(mv):
+            k = await self._r.readinto(mv[got:])
+            if k == 0:
+                raise EOFError
+            got += k or 0  # None: TLS record not complete yet
+
+    async def _frame(self):
+        """Read and check a frame header -> (fin, opcode, payload length)."""
+        hb = memoryview(self._hbuf)
+        await self._fill(hb[:2])
+        self.last_rx = time.ticks_ms()
+        b0, b1 = hb[0], hb[1]
+        op, n = b0 & 0x0F, b1 & 0x7F
+        if b0 & 0x70 or b1 & 0x80 or op not in (0, 1, 2, 8, 9, 10):
+            await self._fail(1002, "bad frame header")
+        if op & 8 and (n > 125 or not b0 & 0x80):
+            await self._fail(1002, "bad control frame")
+        if n == 126:
+            await self._fill(hb[:2])
+            n = struct.unpack_from("!H", hb)[0]
+        elif n == 127:
+            await self._fill(hb)
+            n = struct.unpack_from("!Q", hb)[0]
+        return b0 & 0x80, op, n
+
+    async def _payload(self, n):
+        buf = bytearray(n)
+        await self._fill(memoryview(buf))
+        return buf
+
+    async def _control(self, op, n):
+        """Handle a control frame; True if it was the peer's close (then the stream is closed)."""
+        p = await self._payload(n)
+        if op == _PING:
+            if not self._sent:
+                await self._write(_PONG, p)
+        elif op == _PONG:
+            self.last_pong = time.ticks_ms()
+        else:
+            code, reason = 1005, ""
+            if n:
+                code = struct.unpack_from("!H", p)[0] if n >= 2 else 0
+                try:
+                    reason = str(p[2:], "utf-8")
+                except UnicodeError:
+                    await self._fail(1007, "bad close reason")
+                if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
+                    await self._fail(1002, "bad close code")
+            await self._send_close(code, reason)  # echo, unless we sent ours first
+            await self._shutdown(ConnectionClosed(code, reason))
+            return True
+        return False
+
+    async def recv(self):
+        """Next message as str (text) or bytes (binary); raises ConnectionClosed."""
+        if self._cc:
+            raise self._cc
+        self._reading = True
+        try:
+            msg = None
+            while True:
+                fin, op, n = await self._frame()
+                if op & 8:
+                    if await self._control(op, n):
+                        raise self._cc
+                    continue
+                if (op == _CONT) != (msg is not None):
+                    await self._fail(1002, "unexpected continuation" if msg is None else "expected continuation")
+                if (len(msg) if msg else 0) + n > self.max_size:
+                    await self._fail(1009, "message too big")
+                if msg is None:
+                    mop, msg = op, await self._payload(n)
+                else:
+                    msg += await self._payload(n)
+                if fin:
+                    break
+            try:  # rebinding msg drops the buffer early
+                msg = str(msg, "utf-8") if mop == _TEXT else bytes(msg)
+            except UnicodeError:
+                await self._fail(1007, "invalid UTF-8")
+            return msg
+        except (OSError, EOFError) as e:
+            await self._lost(e)
+            raise self._cc
+        finally:
+            self._reading = False
+
+    # -- closing --
+
+    async def _shutdown(self, cc):
+        if not self._cc:
+            self._cc = cc
+            self.closed = True
+            try:
+                self._w.close()
+                await self._w.wait_closed()
+            except OSError:
+                pass
+            self._done.set()
+
+    async def _lost(self, e):
+        await self._shutdown(ConnectionClosed(1006, "connection lost: %r" % e))
+
+    async def _fail(self, code, reason):
+        # The stream may be out of step: discard what comes until the peer closes (bounded),
+        # as closing with unread data makes the kernel reset the connection, and a reset can
+        # destroy our close frame before the peer reads it.
+        await self._send_close(code, reason)
+        try:
+            await asyncio.wait_for(self._discard(), _CLOSE_WAIT)
+        except Exception:
+            pass
+        await self._shutdown(ConnectionClosed(code, reason))
+        raise self._cc
+
+    async def _discard(self):
+        buf = bytearray(256)
+        while await self._r.readinto(buf) != 0:  # None: TLS record not complete yet
+            pass
+
+    async def _await_close(self):
+        if self._reading:  # the reading task will see the peer's close
+            await self._done.wait()
+            return
+        self._reading = True
+        try:
+            while True:
+                fin, op, n = await self._frame()
+                if op & 8:
+                    if await self._control(op, n):
+                        return
+                elif n > self.max_size:
+                    return
+                else:
+                    await self._payload(n)  # data after our close: discard
+        finally:
+            self._reading = False
+
+    async def close(self, code=1000, reason=""):
+        """Close handshake: send close, wait (bounded) for the peer's, close the stream."""
+        if self._cc:
+            return
+        await self._send_close(code, reason)
+        try:
+            await asyncio.wait_for(self._await_close(), _CLOSE_WAIT)
+        except Exception:  # timeout, protocol error or stream lost: just close
+            pass
+        await self._shutdown(ConnectionClosed(code, reason))
