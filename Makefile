@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: sim test soak bench venv clean
+.PHONY: sim test soak bench venv clean build deploy console
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,6 +20,20 @@ test: $(STAMP)
 
 soak: $(STAMP)
 	UWB_SOAK=1 $(PY) -m pytest -q tests -m soak
+
+# benchmark table: printed, in bench/results.json and in README.md (## Benchmarks)
+bench: $(STAMP)
+	$(PY) tools/bench.py --update-readme
+
+# device image in build/ (DEV=1: no watchdog); then make deploy PORT=... BOARD=... SETTINGS=... (docs/ESP32.md)
+build: $(STAMP)
+	$(PY) tools/build.py $(if $(DEV),--dev)
+
+deploy: build
+	$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" --settings "$(SETTINGS)"
+
+console: $(STAMP)
+	$(PY) tools/deploy.py --port "$(PORT)" --console
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,9 +1,6 @@
-"""Runs first on power-up: keep the power path safe until the application starts."""
-import machine
-
+"""Runs first on power-up and after every soft reset: keep the power path safe until the
+application takes over (contactors open, pilots steady +12 V: no charging)."""
 import board
+from uwallbox import crashguard
 
-for conn in board.CONNECTORS:
-    relay = conn.get("relay")
-    if relay is not None:
-        machine.Pin(relay, machine.Pin.OUT, value=0)
+crashguard.safe(board, 1)

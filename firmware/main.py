@@ -1,7 +1,15 @@
-"""Entry point: run the charge point application on this board."""
+"""Entry point: crash-loop guard, network and clock (boards with WIFI = True), the application."""
 import asyncio
 
 import board
-from uwallbox.app import App
+from uwallbox import crashguard
 
-asyncio.run(App(board).run())
+if crashguard.may_start(board):
+    try:
+        if getattr(board, "WIFI", False):
+            from uwallbox import netup
+            netup.up()
+        from uwallbox.app import App
+        asyncio.run(App(board).run())
+    except Exception as e:
+        crashguard.crashed(board, e)

@@ -45,3 +45,10 @@ def pytest_runtest_makereport(item, call):
         for cp in getattr(item, "uwb_charge_points", ()):
             item.uwb_logs_shown = True
             report.sections.append((f"simulator {cp.id} ({cp.log_path})", cp.log()))
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A throw-away PKI (tests/pki.py): ca / other_ca and server certificates."""
+    from pki import make_pki
+    return make_pki(tmp_path_factory.mktemp("pki"))

@@ -4,9 +4,10 @@ import binascii
 import time
 
 import machine
+import pem
 import ws
 
-from . import VERSION, actions, clock, store
+from . import VERSION, actions, clock, crashguard, store
 from .auth import Auth
 from .config import Config
 from .connector import Connector
@@ -20,6 +21,8 @@ from .rpc import Offline, Rpc
 _SETTINGS = "settings.json"
 _AVAIL = "avail.json"
 _RESERVATIONS = "resv.json"
+_CA = "ca.der"  # CentralSystemRootCertificate (DER)
+_PROFILES = "chp"  # smartcharging.DIR: installed charging profiles
 _MAX_MESSAGE = 65536  # largest OCPP message accepted, bytes
 
 
@@ -28,6 +31,7 @@ class App:
         self.board = board
         n = len(board.CONNECTORS)
         self.clock = clock.Clock()
+        self.smart = None  # smartcharging.Scheduler, imported only once profiles exist
         self.config = Config({"NumberOfConnectors": n, "Phases": board.PHASES,
                               "SupportedFeatureProfiles": actions.supported()})
         self.config.listener = self._config_changed
@@ -47,6 +51,8 @@ class App:
         self.connectors = [Connector(self, i + 1, self.evses[i], board.meter(i)) for i in range(n)]
         self._reported = {}
         self._status_wake = asyncio.Event()
+        self.conflict = False  # a LocalListConflict waits to be reported on connector 0
+        self.boot_wake = asyncio.Event()
         self._tasks = []
         self._recover()
 
@@ -63,7 +69,11 @@ class App:
             if name in s:
                 cfg.set(key, s[name])
         if "ca" in s:
-            store.write("ca.pem", s["ca"])
+            ders = pem.to_der(s["ca"])
+            if ders:
+                store.write(_CA, ders[0])
+            else:
+                log("!", "settings: the CA certificate is not PEM: ignored")
         store.remove(_SETTINGS)
 
     def _recover(self):
@@ -99,15 +109,51 @@ class App:
             c.apply()
         self.status_changed()
 
+    # -- reservations: the rules are in reservation.py, imported only while one exists
     def reserved(self, cid):
-        return str(cid) in self.reservations
+        """Is connector CID kept for a reservation holder (status Reserved)?"""
+        return bool(self.reservations) and self._reservation().held(self, cid)
+
+    def admits(self, cid, tag, info):
+        """May TAG (INFO: its idTagInfo) start on connector CID, given the reservations?"""
+        return not self.reservations or self._reservation().admits(self, cid, tag, info)
+
+    def claim(self, cid, tag, info):
+        """End the reservation TAG starts a transaction with on CID: its reservationId, or None."""
+        return self._reservation().claim(self, cid, tag, info) if self.reservations else None
+
+    def save_reservations(self):
+        store.save(_RESERVATIONS, self.reservations)
+        for c in self.connectors:
+            c.evse.changed.set()
+
+    @staticmethod
+    def _reservation():
+        from . import reservation
+        return reservation
 
     def connector(self, cid):
         """Connector CID (1-based) or None."""
         return self.connectors[cid - 1] if 1 <= cid <= len(self.connectors) else None
 
+    def report_status(self, cid=None):
+        """StatusNotification for connector CID (None: 0 and every connector), changed or not."""
+        if cid is None:
+            self._reported = {}
+        else:
+            self._reported.pop(cid, None)
+        self.status_changed()
+
     def status_changed(self):
+        if self.reservations:  # a Faulted or Unavailable connector ends its reservation
+            self._reservation().prune(self)
         self._status_wake.set()
+
+    def list_conflict(self, tag):
+        """The CSMS's answer for TAG contradicts the local list: report it (StatusNotification)."""
+        log("auth", "the CSMS contradicts the local list about " + tag)
+        self.conflict = True
+        self.status_changed()
 
     def delivered(self, action, ref, reply):
         """The journal got the CSMS's answer to a transaction message."""
@@ -151,14 +197,15 @@ class App:
 
     def begin(self, tag, info, cid=0):
         """Start a transaction for TAG on connector CID (0: the plugged or first free one)."""
-        free = [c for c in self.connectors if c.tx is None and c.operative and (cid in (0, c.id))]
+        free = [c for c in self.connectors if c.tx is None and c.operative and not c.evse.fault
+                and cid in (0, c.id) and self.admits(c.id, tag, info)]
         if not free:
             log("auth", "no free connector for " + tag)
             return False
         plugged = [c for c in free if c.evse.plugged]
         c = (plugged or free)[0]
         if c.evse.plugged:
-            c.start(tag, info)
+            c.start(tag, info, self.claim(c.id, tag, info))
         else:
             c.pending = (tag, info, self.clock.now() + self.config["ConnectionTimeOut"])
             c.evse.changed.set()
@@ -191,17 +238,17 @@ class App:
         return None
 
     def _ssl(self):
+        """TLS context for wss: the server must present a certificate from our CA."""
         if not self.config["CentralSystemUrl"].startswith("wss:"):
             return None
         import ssl
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         try:
-            with open("ca.pem", "rb") as f:
+            with open(_CA, "rb") as f:
                 ctx.load_verify_locations(cadata=f.read())
-            ctx.verify_mode = ssl.CERT_REQUIRED
         except OSError:
-            log("!", "no CA certificate in flash: the server is not verified")
-            ctx.verify_mode = ssl.CERT_NONE
+            raise OSError("no CentralSystemRootCertificate installed: cannot verify the server certificate")
+        ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
 
     async def _connection(self):
@@ -234,37 +281,48 @@ class App:
                 except Exception:
                     pass
 
+    async def boot_notification(self):
+        """Send BootNotification; adopt the CSMS's time and, when Accepted, its interval. Its answer."""
+        board = self.board
+        req = {"chargePointVendor": "uwallbox", "chargePointModel": board.NAME[:20],
+               "chargePointSerialNumber": binascii.hexlify(machine.unique_id()).decode()[:25],
+               "firmwareVersion": VERSION}
+        r = await self.rpc.call("BootNotification", req)
+        try:
+            self.clock.set(clock.parse(r["currentTime"]))
+        except ValueError:
+            pass
+        if r["status"] == "Accepted" and r["interval"] > 0:
+            self.config.set("HeartbeatInterval", r["interval"])
+        return r
+
     async def _register(self):
-        """BootNotification until Accepted (once per boot), then go online."""
+        """BootNotification until Accepted (once per boot), then go online. While Pending or
+        Rejected, `boot_wake` (TriggerMessage) cuts the wait short."""
         while self.registration != "Accepted":
-            board = self.board
-            req = {"chargePointVendor": "uwallbox", "chargePointModel": board.NAME[:20],
-                   "chargePointSerialNumber": binascii.hexlify(machine.unique_id()).decode()[:25],
-                   "firmwareVersion": VERSION}
+            self.boot_wake.clear()
             try:
-                r = await self.rpc.call("BootNotification", req)
+                r = await self.boot_notification()
             except Offline:
                 return
             except (CallError, asyncio.TimeoutError):
                 await asyncio.sleep(30)
                 continue
             self.registration = r["status"]
-            try:
-                self.clock.set(clock.parse(r["currentTime"]))
-            except ValueError:
-                pass
             if self.registration == "Accepted":
-                if r["interval"] > 0:
-                    self.config.set("HeartbeatInterval", r["interval"])
                 break
-            await asyncio.sleep(r["interval"] if r["interval"] > 0 else 30)
+            try:
+                await asyncio.wait_for(self.boot_wake.wait(), r["interval"] if r["interval"] > 0 else 30)
+            except asyncio.TimeoutError:
+                pass
         self.rpc.accepted = True
         self._reported = {}
         self.online.set()
         self.status_changed()
 
     def _status_of_0(self):
-        return ("Available" if self.avail.get("0", True) else "Unavailable"), "NoError"
+        return (("Available" if self.avail.get("0", True) else "Unavailable"),
+                "LocalListConflict" if self.conflict else "NoError")
 
     async def _statuses(self):
         """StatusNotification for each connector whose status or error changed."""
@@ -282,9 +340,20 @@ class App:
                         "connectorId": cid, "status": now[0], "errorCode": now[1],
                         "timestamp": self.clock.iso()})
                     self._reported[cid] = now
+                    if now[1] == "LocalListConflict":  # reported: NoError follows
+                        self.conflict = False
+                        self._status_wake.set()
                 except (Offline, CallError, asyncio.TimeoutError):
                     self._status_wake.set()
                     break
+
+    async def heartbeat(self):
+        """One Heartbeat; adopts the CSMS's time."""
+        try:
+            r = await self.rpc.call("Heartbeat", {})
+            self.clock.set(clock.parse(r["currentTime"]))
+        except (Offline, CallError, asyncio.TimeoutError, ValueError):
+            pass
 
     async def _housekeeping(self):
         """Heartbeats and WebSocket pings at their configured intervals."""
@@ -299,11 +368,7 @@ class App:
             hb = cfg["HeartbeatInterval"]
             if hb and time.ticks_diff(now, last_hb) >= hb * 1000:
                 last_hb = now
-                try:
-                    r = await self.rpc.call("Heartbeat", {})
-                    self.clock.set(clock.parse(r["currentTime"]))
-                except (Offline, CallError, asyncio.TimeoutError, ValueError):
-                    pass
+                await self.heartbeat()
             ping = cfg["WebSocketPingInterval"]
             conn = self.rpc.conn
             if ping and conn and time.ticks_diff(now, last_ping) >= ping * 1000:
@@ -331,6 +396,10 @@ class App:
         self.start(self._statuses())
         self.start(self._housekeeping())
         self.start(self.metering.run())
+        self.start(crashguard.watch())  # feeds the watchdog of production builds
+        if store.exists(_PROFILES):
+            from .smartcharging import scheduler
+            scheduler(self)
         attach = getattr(self.board, "attach", None)
         if attach:
             attach(self)

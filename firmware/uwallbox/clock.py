@@ -16,20 +16,17 @@ def _days(y, m, d):
 
 
 def parse(s):
-    """ISO 8601 date-time -> Unix seconds (float); ValueError if malformed."""
+    """ISO 8601 date-time -> Unix seconds (int: the ESP32's floats are 32-bit); ValueError if malformed."""
     try:
         y, mo, d = int(s[0:4]), int(s[5:7]), int(s[8:10])
         h, mi, sec = int(s[11:13]), int(s[14:16]), int(s[17:19])
         if s[4] != "-" or s[7] != "-" or s[10] not in "Tt " or s[13] != ":" or s[16] != ":":
             raise ValueError
         i = 19
-        frac = 0.0
-        if i < len(s) and s[i] == ".":
-            j = i + 1
-            while j < len(s) and "0" <= s[j] <= "9":
-                j += 1
-            frac = float("0" + s[i:j])
-            i = j
+        if i < len(s) and s[i] == ".":  # fractions of a second are dropped
+            i += 1
+            while i < len(s) and "0" <= s[i] <= "9":
+                i += 1
         off = 0
         rest = s[i:]
         if rest in ("Z", "z"):
@@ -44,7 +41,7 @@ def parse(s):
         raise ValueError("bad date-time: " + s)
     if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and sec < 61):
         raise ValueError("bad date-time: " + s)
-    return _days(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec + frac - off
+    return _days(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off
 
 
 def iso(t):
@@ -57,20 +54,26 @@ class Clock:
     """The charge point's idea of UTC: the port clock plus an offset set by the CSMS."""
 
     def __init__(self):
-        self.offset = 0.0
+        self.offset = 0  # int: a 32-bit float cannot hold a Unix time to the second
         self.synced = False
+        self.listener = None  # fn() called after every jump (set, advance)
 
     def now(self):
-        return time.time() + _EPOCH + self.offset
+        """Unix seconds now (int)."""
+        return int(time.time()) + _EPOCH + self.offset
 
     def set(self, t):
         """Adopt CSMS time T (Unix seconds)."""
         self.offset += t - self.now()
         self.synced = True
+        if self.listener:
+            self.listener()
 
     def advance(self, s):
         """Move the clock forward S seconds (simulator)."""
-        self.offset += s
+        self.offset += int(s)
+        if self.listener:
+            self.listener()
 
     def iso(self):
         return iso(self.now())

@@ -117,19 +117,23 @@ class Connector:
         e = self.evse
         e.available = self.operative or self.tx is not None
         e.allow = bool(self.tx and self.tx["ok"])
+        cfg = self.app.config  # a transaction suspended by an unplug may keep the socket locked
+        e.hold_lock = bool(self.tx) and not (cfg["StopTransactionOnEVSideDisconnect"]
+                                             or cfg["UnlockConnectorOnEVSideDisconnect"])
         e.changed.set()
         if self.app.smart:  # transactions start and end here: limits follow
             self.app.smart.wake.set()
 
     def derive(self):
-        """The OCPP status that the present situation implies."""
+        """The OCPP status that the present situation implies (EVCommunicationError is a
+        warning, not a fault: OCPP 1.6 section 4.9)."""
         e = self.evse
-        if e.fault:
+        if e.fault and e.fault != "EVCommunicationError":
             return "Faulted"
         if self.tx:
             if e.relay:
                 return "Charging"
-            if e.ready or not self.tx["ok"] or e.offered_a < 6:
+            if not self.tx["ok"] or (e.plugged and (e.ready or e.offered_a < 6)):
                 return "SuspendedEVSE"
             return "SuspendedEV"
         if not self.operative:
@@ -163,6 +167,8 @@ class Connector:
             self.pending = None
         status = self.derive()
         error = e.fault or "NoError"
+        if status == "Unavailable" and error == "EVCommunicationError":
+            error = "NoError"  # the warning goes with Preparing, Suspended* or Finishing only
         if (status, error) != (self.status, self.error):
             log("stat", "connector %d: %s%s" % (self.id, status, "" if error == "NoError" else " " + error))
             self.status, self.error = status, error

@@ -1,0 +1,265 @@
+"""`make deploy` (tools/deploy.py): the settings conversion and its errors, the mpremote command
+list of --dry-run, the errors that stop it before anything is written, and the device-side
+cleanup it runs (under MicroPython)."""
+import json
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from harness import ROOT
+from mpyrun import run_mpy
+
+sys.path.insert(0, str(ROOT / "tools"))
+import deploy  # noqa: E402
+
+DEPLOY = [sys.executable, str(ROOT / "tools" / "deploy.py")]
+WIFI_PASSWORD = "correct horse battery"
+AUTH_KEY = "0123456789abcdef0123"
+CA = """-----BEGIN CERTIFICATE-----
+MIIBjDCCATOgAwIBAgIUaIIpbegqqrYtGSsOhTrG5EeO5jUwCgYIKoZIzj0EAwIw
+GzEZMBcGA1UEAwwQdXdhbGxib3ggdGVzdCBDQTAgFw0yNjExMjYwODE4NTNaGA8y
+MTI2MTEwMjA4MTg1M1owGzEZMBcGA1UEAwwQdXdhbGxib3ggdGVzdCBDQTBZMBMG
+ByqGSM49AgEGCCqGSM49AwEHA0IABM09fmdUFYKEEOUtkh+UJqLBhJmIARa7eagt
+YHa2Fz5cloblrVjlx11uLyxuiWF/Vqjg/y6x96sNwWiGx1dLYyajUzBRMB0GA1Ud
+DgQWBBSdzAALdAZ1mjMy/qXx2mSP7adgFDAfBgNVHSMEGDAWgBSdzAALdAZ1mjMy
+/qXx2mSP7adgFDAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCIAqg
+pDzcTsf5iBBCB3F+GBZp4XzYvsLrueSeHXIIjC45AiB3jIb1FYiqI2fIDjOp1k9j
+Ut/QDbq6aMB1Y5fC+6/ibA==
+-----END CERTIFICATE-----
+"""
+BASIC = {"wifi": {"ssid": "Home", "password": WIFI_PASSWORD}, "url": "ws://10.0.0.5:9000/ocpp", "id": "CP001"}
+SECURE = {"wifi": {"ssid": "Home", "password": WIFI_PASSWORD}, "url": "wss://csms.local/ocpp", "id": "CP001",
+          "security_profile": 2, "authorization_key": AUTH_KEY, "ca_file": "ca.pem"}
+
+
+def write(folder, settings, name="settings.json"):
+    path = folder / name
+    path.write_text(settings if isinstance(settings, str) else json.dumps(settings))
+    return path
+
+
+def convert(tmp_path, settings):
+    return deploy.device_settings(write(tmp_path, settings))
+
+
+def problems(tmp_path, settings):
+    with pytest.raises(deploy.DeployError) as e:
+        convert(tmp_path, settings)
+    return str(e.value)
+
+
+def test_basic_settings(tmp_path):
+    device, warnings = convert(tmp_path, dict(BASIC, _help="ignored"))
+    assert device == {"wifi": {"ssid": "Home", "password": WIFI_PASSWORD}, "url": "ws://10.0.0.5:9000/ocpp",
+                      "id": "CP001", "security_profile": 0}
+    assert warnings == []
+
+
+def test_secure_settings_carry_the_ca_as_pem(tmp_path):
+    (tmp_path / "ca.pem").write_text(CA)
+    device, warnings = convert(tmp_path, SECURE)
+    assert device["ca"] == CA and "ca_file" not in device
+    assert (device["security_profile"], device["authorization_key"]) == (2, AUTH_KEY)
+    assert warnings == []
+    shown = json.dumps(deploy.shown(device))
+    assert AUTH_KEY not in shown and WIFI_PASSWORD not in shown and "BEGIN" not in shown
+    assert shown.count('"***"') == 2 and "1 certificate(s)" in shown
+
+
+def test_tls_without_ca_warns(tmp_path):
+    _, warnings = convert(tmp_path, dict(BASIC, url="wss://csms.local/ocpp"))
+    assert warnings == ["no ca_file: the charge point will NOT verify the CSMS certificate"]
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"url": None}, "url: missing"),
+    ({"url": "http://csms.local/ocpp"}, "is not a ws:// or wss:// URL"),
+    ({"url": "ws://csms.example.com:9000/ocpp"}, "url: still the example's"),
+    ({"id": ""}, "id: 0 characters, must be 1 to 48"),
+    ({"id": "CP é"}, "id: printable ASCII characters only"),
+    ({"security_profile": 4}, "security_profile: 4 is not 0, 1 or 2"),
+    ({"security_profile": "1"}, "security_profile: '1' is not 0, 1 or 2"),
+    ({"security_profile": True}, "security_profile: True is not 0, 1 or 2"),
+    ({"security_profile": 3}, "3 needs a client certificate"),
+    ({"security_profile": 1}, "authorization_key: missing"),
+    ({"security_profile": 1, "authorization_key": "short"}, "authorization_key: 5 characters, must be 16 to 40"),
+    ({"security_profile": 1, "authorization_key": AUTH_KEY, "id": "CP:1"}, "id: no ':' with HTTP Basic"),
+    ({"security_profile": 2, "authorization_key": AUTH_KEY}, "security_profile 2 (TLS) needs a wss:// url"),
+    ({"security_profile": 2, "authorization_key": AUTH_KEY, "url": "wss://csms.local"},
+     "ca_file: security profile 2 checks the CSMS certificate"),
+    ({"wifi": None}, "wifi: missing"),
+    ({"wifi": {"ssid": "Home", "password": "1234567"}}, "wifi password: 8 to 63 characters"),
+    ({"wifi": {"ssid": "", "password": WIFI_PASSWORD}}, "wifi ssid: 0 characters"),
+    ({"wifi": {"ssid": "Home", "pass": WIFI_PASSWORD}}, "wifi: unknown entry 'pass'"),
+    ({"ssid": "Home"}, "unknown setting 'ssid'"),
+    ({"ca_file": "missing.pem"}, "ca_file: cannot read"),
+])
+def test_settings_errors(tmp_path, change, expected):
+    settings = {k: v for k, v in dict(BASIC, **change).items() if v is not None}
+    text = problems(tmp_path, settings)
+    assert expected in text, text
+    assert WIFI_PASSWORD not in text and AUTH_KEY not in text
+
+
+def test_every_problem_is_listed_at_once(tmp_path):
+    text = problems(tmp_path, {"security_profile": 9})
+    for expected in ("wifi: missing", "url: missing", "id: missing", "security_profile: 9"):
+        assert expected in text, text
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("not a certificate\n", "holds no PEM certificate"),
+    (CA + "-----BEGIN PRIVATE KEY-----\nMIG...\n-----END PRIVATE KEY-----\n", "holds a private key"),
+    (CA * 20, "bytes (max 8,192)"),
+])
+def test_bad_ca_files(tmp_path, content, expected):
+    (tmp_path / "ca.pem").write_text(content)
+    text = problems(tmp_path, dict(BASIC, url="wss://csms.local", ca_file="ca.pem"))
+    assert expected in text, text
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("{", "is not valid JSON"),
+    ("[]", "must hold a JSON object"),
+])
+def test_unreadable_settings_file(tmp_path, content, expected):
+    assert expected in problems(tmp_path, content)
+
+
+def test_the_template_lists_every_setting():
+    template = json.loads((ROOT / "settings.example.json").read_text())
+    assert sorted(k for k in template if not k.startswith("_")) == sorted(deploy.KNOWN)
+    doc = (ROOT / "docs" / "ESP32.md").read_text()
+    for key in deploy.KNOWN:
+        assert f"`{key}`" in doc, key
+
+
+# -- the command line
+
+@pytest.fixture
+def setup(tmp_path):
+    """A build folder, a stand-in serial port and a settings file with secrets."""
+    build = tmp_path / "build"
+    for name in ("boot.py", "main.py", "uwallbox/app.mpy", "uwallbox/schemas/Reset.json", "lib/ws.mpy"):
+        (build / name).parent.mkdir(parents=True, exist_ok=True)
+        (build / name).write_text("x")
+    port = tmp_path / "ttyUSB0"
+    port.touch()
+    return build, port, write(tmp_path, dict(BASIC, security_profile=1, authorization_key=AUTH_KEY))
+
+
+def run_deploy(*args):
+    return subprocess.run(DEPLOY + list(args), capture_output=True, text=True, timeout=60)
+
+
+def mpremote_lines(stdout):
+    """The printed `$ command` lines, split as a shell would (a command may span lines)."""
+    commands, text = [], None
+    for line in stdout.splitlines():
+        if text is None and not line.startswith("$ "):
+            continue
+        text = line[2:] if text is None else text + "\n" + line
+        try:
+            commands.append(shlex.split(text))
+            text = None
+        except ValueError:  # an open quote: the command goes on
+            pass
+    return commands
+
+
+def test_dry_run_commands(setup):
+    build, port, settings = setup
+    r = run_deploy("--port", str(port), "--board", "esp32-devkitc", "--settings", str(settings),
+                   "--build", str(build), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert WIFI_PASSWORD not in r.stdout + r.stderr and AUTH_KEY not in r.stdout + r.stderr
+    assert r.stdout.count('"***"') == 2
+    first, second = mpremote_lines(r.stdout)
+    assert first[0].endswith("mpremote") and first[1:] == ["connect", str(port), "fs", "touch", ":maintenance",
+                                                          "+", "reset"]
+    assert second[1:3] == ["connect", str(port)]
+    steps = [[]]
+    for arg in second[3:]:
+        if arg == "+":
+            steps.append([])
+        else:
+            steps[-1].append(arg)
+    assert steps[0] == ["sleep", "2"] and steps[1][0] == "exec"
+    copies = {step[-1]: step[-2] for step in steps if step[:2] == ["fs", "cp"]}
+    assert copies == {":boot.py": str(build / "boot.py"), ":main.py": str(build / "main.py"),
+                      ":lib": str(build / "lib"), ":uwallbox": str(build / "uwallbox"),
+                      ":board.py": str(ROOT / "boards" / "esp32-devkitc" / "board.py"),
+                      ":settings.json": copies[":settings.json"]}
+    assert copies[":settings.json"].endswith("settings.json") and copies[":settings.json"] != str(settings)
+    assert ["fs", "cp", "-f", "-r", str(build / "uwallbox"), ":uwallbox"] in steps
+    assert steps[-2:] == [["fs", "rm", ":maintenance"], ["reset"]]
+
+
+def test_device_cleanup_runs_under_micropython(setup, tmp_path):
+    build, port, settings = setup
+    r = run_deploy("--port", str(port), "--board", "esp32-devkitc", "--settings", str(settings),
+                   "--build", str(build), "--dry-run")
+    second = mpremote_lines(r.stdout)[1]
+    code = second[second.index("exec") + 1]
+    flash = tmp_path / "flash"
+    for name in ("uwallbox/hw/pilot.py", "uwallbox/app.mpy", "lib/ws.py", "crashes.json", "config.json",
+                 "crash.log", "txq/00000001.json"):
+        (flash / name).parent.mkdir(parents=True, exist_ok=True)
+        (flash / name).write_text("{}")
+    r = run_mpy(["-c", code], cwd=flash)
+    assert r.returncode == 0, r.stdout + r.stderr
+    left = sorted(p.relative_to(flash).as_posix() for p in flash.rglob("*"))
+    assert left == ["config.json", "crash.log", "maintenance", "txq", "txq/00000001.json"]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--port", ""], "no PORT given"),
+    (["--port", "/dev/ttyNOPE9"], "no serial port /dev/ttyNOPE9"),
+    (["--board", ""], "no BOARD given"),
+    (["--board", "esp32-nope"], "unknown board 'esp32-nope'"),
+    (["--board", "sim"], "the simulator's board, not a device"),
+    (["--board", "../sim"], "unknown board '../sim'"),
+    (["--settings", ""], "no SETTINGS given"),
+    (["--settings", "/nonexistent/settings.json"], "settings file /nonexistent/settings.json not found"),
+    (["--build", "/nonexistent/build"], "no build in /nonexistent/build: run `make build`"),
+])
+def test_errors_stop_before_anything_is_written(setup, args, expected):
+    build, port, settings = setup
+    given = {"--port": str(port), "--board": "esp32-devkitc", "--settings": str(settings), "--build": str(build)}
+    given.update(zip(args[::2], args[1::2]))
+    r = run_deploy(*[x for kv in given.items() for x in kv], "--dry-run")
+    assert r.returncode != 0 and "nothing written" in r.stderr and expected in r.stderr, r.stderr
+    assert mpremote_lines(r.stdout) == []
+
+
+def test_settings_problems_stop_the_deploy(setup, tmp_path):
+    build, port, _ = setup
+    bad = write(tmp_path, dict(BASIC, security_profile=7), "bad.json")
+    r = run_deploy("--port", str(port), "--board", "esp32-devkitc", "--settings", str(bad),
+                   "--build", str(build), "--dry-run")
+    assert r.returncode != 0 and "security_profile: 7 is not 0, 1 or 2" in r.stderr, r.stderr
+    assert mpremote_lines(r.stdout) == [] and WIFI_PASSWORD not in r.stderr
+
+
+def test_console(setup):
+    _, port, _ = setup
+    r = run_deploy("--port", str(port), "--console", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert [c[1:] for c in mpremote_lines(r.stdout)] == [["connect", str(port), "repl"]]
+    r = run_deploy("--console", "--dry-run")
+    assert r.returncode != 0 and "no PORT given" in r.stderr
+
+
+@pytest.mark.parametrize("line, warned", [("WIFI = True", False), ("WIFI = False", True), ("", True)])
+def test_warns_when_the_board_does_not_join_wifi(setup, tmp_path, monkeypatch, capsys, line, warned):
+    build, port, settings = setup
+    (tmp_path / "boards" / "mine").mkdir(parents=True)
+    (tmp_path / "boards" / "mine" / "board.py").write_text(f'NAME = "mine"\n{line}\n')
+    monkeypatch.setattr(deploy, "BOARDS", tmp_path / "boards")
+    deploy.main(["--port", str(port), "--board", "mine", "--settings", str(settings), "--build", str(build),
+                 "--dry-run"])
+    out = capsys.readouterr().out
+    assert ("does not say WIFI = True" in out) == warned, out
+    assert len(mpremote_lines(out)) == 2
