@@ -137,6 +137,7 @@ class Connection:
         self.last_rx = self.last_pong = time.ticks_ms()
         self._lock = asyncio.Lock()  # one frame written at a time
         self._wbuf = bytearray(14 + _CHUNK)  # frame header + a chunk of masked payload
+        self._pbuf = None  # a fragment being filled by send_parts()
         self._hbuf = bytearray(8)  # incoming frame header / extended length
         self._sent = None  # ConnectionClosed(code, reason) of the close frame we sent
         self._cc = None  # ConnectionClosed to raise once the stream is closed
@@ -145,44 +146,73 @@ class Connection:
 
     # -- writing --
 
-    async def _write(self, op, data):
-        mv = memoryview(data)  # a str is its UTF-8 bytes: no copy
+    async def _emit(self, op, mv, fin=True):
+        """Write one frame of payload MV (the write lock is held)."""
         n = len(mv)
         key = os.urandom(4)
+        b = self._wbuf
+        b[0] = (0x80 if fin else 0) | op
+        if n < 126:
+            b[1] = 0x80 | n
+            h = 2
+        elif n < 65536:
+            b[1] = 0xFE
+            struct.pack_into("!H", b, 2, n)
+            h = 4
+        else:
+            b[1] = 0xFF
+            struct.pack_into("!Q", b, 2, n)
+            h = 10
+        b[h : h + 4] = key
+        h += 4
+        off = 0
+        while True:  # header + first chunk, then the next chunks
+            m = min(n - off, _CHUNK)
+            b[h : h + m] = _mask(mv[off : off + m], key)
+            off += m
+            self._w.write(memoryview(b)[: h + m])
+            await self._w.drain()
+            h = 0
+            if off >= n:
+                break
+
+    async def _locked(self, op, write):
+        """Run coroutine WRITE holding the write lock; a failure mid-frame loses the stream."""
         async with self._lock:  # _wbuf is shared: fill it only while holding the lock
             if self._cc or (self._sent and op != _CLOSE):
                 raise self._cc or self._sent
-            b = self._wbuf
-            b[0] = 0x80 | op
-            if n < 126:
-                b[1] = 0x80 | n
-                h = 2
-            elif n < 65536:
-                b[1] = 0xFE
-                struct.pack_into("!H", b, 2, n)
-                h = 4
-            else:
-                b[1] = 0xFF
-                struct.pack_into("!Q", b, 2, n)
-                h = 10
-            b[h : h + 4] = key
-            h += 4
-            off = 0
             try:
-                while True:  # header + first chunk, then the next chunks
-                    m = min(n - off, _CHUNK)
-                    b[h : h + m] = _mask(mv[off : off + m], key)
-                    off += m
-                    self._w.write(memoryview(b)[: h + m])
-                    await self._w.drain()
-                    h = 0
-                    if off >= n:
-                        break
+                await write
             except BaseException as e:  # OSError, or cancelled mid-frame: the stream is unusable
                 await self._lost(e)
                 if isinstance(e, OSError):
                     raise self._cc
                 raise
+
+    async def _write(self, op, data):
+        await self._locked(op, self._emit(op, memoryview(data)))  # a str is its UTF-8 bytes: no copy
+
+    async def _fragments(self, parts):
+        buf = self._pbuf
+        if buf is None:
+            buf = self._pbuf = bytearray(_CHUNK)
+        op, n = _TEXT, 0
+        for part in parts:
+            mv = memoryview(part)
+            while len(mv):
+                k = min(len(mv), _CHUNK - n)
+                buf[n : n + k] = mv[:k]
+                n += k
+                mv = mv[k:]
+                if n == _CHUNK:
+                    await self._emit(op, memoryview(buf), False)
+                    op, n = _CONT, 0
+        await self._emit(op, memoryview(buf)[:n])
+
+    async def send_parts(self, parts):
+        """Send one text message made of the str PARTS (an iterable), in fragments of up to
+        _CHUNK bytes: the whole message never has to exist in RAM at once."""
+        await self._locked(_TEXT, self._fragments(parts))
 
     async def send(self, data):
         """Send one message: str as a text frame, bytes-like as a binary frame."""
@@ -258,8 +288,10 @@ class Connection:
             return True
         return False
 
-    async def recv(self):
-        """Next message as str (text) or bytes (binary); raises ConnectionClosed."""
+    async def recv(self, raw=False):
+        """Next message as str (text) or bytes (binary); raises ConnectionClosed. With RAW, the
+        message comes back as the bytearray it was received in, UTF-8 unchecked: no copy, half
+        the peak RAM of a large message (json.loads reads bytes-like objects)."""
         if self._cc:
             raise self._cc
         self._reading = True
@@ -281,6 +313,8 @@ class Connection:
                     msg += await self._payload(n)
                 if fin:
                     break
+            if raw:
+                return msg
             try:  # rebinding msg drops the buffer early
                 msg = str(msg, "utf-8") if mop == _TEXT else bytes(msg)
             except UnicodeError:

@@ -263,6 +263,31 @@ def test_echo(srv, tmp_path):
     assert srv.get() == expect
 
 
+def test_send_parts(srv, tmp_path):
+    async def raw(r, w):
+        await handshake(r, w)
+        ops, texts = [], []
+        for _ in range(2):  # two messages, each in fragments
+            parts = []
+            while True:
+                f = await read_frame(r)
+                ops.append((f.fin, f.op))
+                parts.append(f.data)
+                if f.fin:
+                    break
+            texts.append(b"".join(parts).decode())
+            w.write(frame(1, texts[-1].encode()))
+        srv.put((ops, texts))
+        await wait_eof(r, srv)
+    mpy("test_send_parts", srv.raw(raw), tmp_path)
+    ops, texts = srv.get()
+    assert len(texts[0].encode()) == 2 + 300 * 4 + 1 + 1500 + 600 * 2
+    first = ops[:ops.index((True, 0)) + 1]
+    assert first[0] == (False, 1) and all(op == (False, 0) for op in first[1:-1]), first
+    assert len(first) == -(-len(texts[0].encode()) // 512)  # 512-byte fragments
+    assert ops[len(first):] == [(True, 1)] and texts[1] == ""
+
+
 # The unix port's heap is fragmented by compiling the test module (64-bit objects, too):
 # a round trip of an n-byte text needs about 3 n contiguous bytes (the caller's str, the
 # receive buffer, the received str). These sizes pass with some margin.

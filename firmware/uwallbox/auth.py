@@ -11,39 +11,55 @@ _CACHE = "authcache.json"
 _CACHE_MAX = const(64)  # entries kept; the oldest is dropped first
 
 
-def _valid(info, now):
-    """Is idTagInfo INFO Accepted and unexpired at NOW?"""
-    if info is None or info.get("status") != "Accepted":
-        return False
-    exp = info.get("expiryDate")
-    if exp:
+def _status(info, now):
+    """The status of idTagInfo INFO at NOW: Accepted past its expiryDate is Expired."""
+    status, exp = info.get("status"), info.get("expiryDate")
+    if status == "Accepted" and exp:
         from .clock import parse
         try:
-            return parse(exp) > now
+            return "Accepted" if parse(exp) > now else "Expired"
         except ValueError:
-            return False
-    return True
+            return "Invalid"
+    return status
+
+
+def _valid(info, now):
+    """Is idTagInfo INFO Accepted and unexpired at NOW?"""
+    return info is not None and _status(info, now) == "Accepted"
 
 
 class Auth:
     def __init__(self, app):
         self.app = app
         self.cache = store.load(_CACHE, {})
+        if has("localauth"):
+            from . import localauth
+
+            localauth.cards()  # opening the list removes what an interrupted update left
+
+    def listed(self, tag):
+        """idTagInfo of TAG in the local list (when enabled), or None."""
+        if self.app.config["LocalAuthListEnabled"] and has("localauth"):
+            from . import localauth
+
+            return localauth.lookup(self.app, tag)
+        return None
 
     def local(self, tag):
         """idTagInfo from the local list, else the cache, else None."""
-        cfg = self.app.config
-        info = None
-        if cfg["LocalAuthListEnabled"] and has("localauth"):
-            from . import localauth
-
-            info = localauth.lookup(self.app, tag)
-        if info is None and cfg["AuthorizationCacheEnabled"]:
+        info = self.listed(tag)
+        if info is None and self.app.config["AuthorizationCacheEnabled"]:
             info = self.cache.get(tag)
         return info
 
     def remember(self, tag, info):
-        """Update the cache with the CSMS's answer for TAG."""
+        """Cache the CSMS's answer for TAG; for a listed TAG, report an answer that contradicts
+        the list instead (the cache never holds listed idTags)."""
+        listed = self.listed(tag)
+        if listed is not None:
+            if _status(listed, self.app.clock.now()) != info["status"]:
+                self.app.list_conflict(tag)
+            return
         if not self.app.config["AuthorizationCacheEnabled"]:
             return
         self.cache.pop(tag, None)
@@ -74,4 +90,5 @@ class Auth:
             return local
         if local is None and cfg["AllowOfflineTxForUnknownId"]:
             return {"status": "Accepted"}
-        return {"status": local["status"] if local and local.get("status") != "Accepted" else "Invalid"}
+        status = _status(local, now) if local else "Invalid"
+        return {"status": "Invalid" if status == "Accepted" else status}

@@ -58,7 +58,8 @@ KEYS = {
     # Local Auth List Management
     "LocalAuthListEnabled": (BOOL, 0, True, 0, 0),
     "LocalAuthListMaxLength": (INT, RO, 10000, 0, 0),
-    "SendLocalListMaxLength": (INT, RO, 500, 0, 0),
+    # 20 entries: <= 2.8 KB of JSON, what ws can receive in the sim at 112wK; applying costs ~5 KB
+    "SendLocalListMaxLength": (INT, RO, 20, 0, 0),
     # Reservation
     "ReserveConnectorZeroSupported": (BOOL, RO, True, 0, 0),
     # Smart Charging

@@ -2,23 +2,75 @@
 import asyncio
 import json
 import random
+from micropython import const
 
-from . import actions, schema
+from . import actions, jsonscan, schema
 from .errors import CallError, FORMATION, INTERNAL
 from .log import log
 
 _CALL, _RESULT, _ERROR = 2, 3, 4
 _TIMEOUT = 30  # seconds to wait for the CSMS's answer
+_DEPTH = const(4)  # JSON nesting opened up when a frame is sent in pieces
+_PREVIEW = const(300)  # characters of a frame shown in the log
+# CALLs whose handler gets the payload as JSON text (a memoryview) and parses it piece by piece:
+# a SendLocalList of many entries would cost several times its size as Python objects.
+_RAW = ("SendLocalList",)
 
 
 class Offline(Exception):
     """No connection (or no accepted registration) to send a CALL on."""
 
 
-def _redact(action, payload):
-    if action == "ChangeConfiguration" and payload.get("key") == "AuthorizationKey":
-        return {"key": "AuthorizationKey", "value": "***"}
-    return payload
+def _raw_call(text):
+    """[2, uniqueId, action, payload text] when TEXT is a CALL of a _RAW action, else None."""
+    if not any(a.encode() in text for a in _RAW):
+        return None
+    buf = memoryview(text)
+    spans = list(jsonscan.elements(buf, jsonscan.skip(buf, 0)))
+    if len(spans) != 4:
+        return None
+    msg = [json.loads(buf[a:b]) for a, b in spans[:3]]
+    if msg[0] != _CALL or msg[2] not in _RAW or type(msg[1]) is not str:
+        return None
+    a, b = spans[3]
+    return msg + [buf[a:b]]
+
+
+def _parts(obj, depth=_DEPTH):
+    """The JSON text of OBJ in small pieces: containers are opened DEPTH levels deep, so no
+    piece is the size of a whole message."""
+    t = type(obj)
+    if depth and (t is dict or t is list):
+        yield "{" if t is dict else "["
+        sep = ""
+        for k in obj:
+            if t is dict:
+                yield sep + json.dumps(k) + ":"
+                k = obj[k]
+            elif sep:
+                yield sep
+            yield from _parts(k, depth - 1)
+            sep = ","
+        yield "}" if t is dict else "]"
+    else:
+        yield json.dumps(obj)
+
+
+def _preview(text, n):
+    """What the log shows of a frame of N characters that starts with TEXT."""
+    return text if n <= _PREVIEW else "%s...(%d chars)" % (text[:_PREVIEW], n)
+
+
+def _shown(buf):
+    """The log's view of received frame BUF (UTF-8 bytes), cut on a character boundary."""
+    k = min(len(buf), _PREVIEW)
+    while 0 < k < len(buf) and buf[k] & 0xC0 == 0x80:
+        k -= 1
+    try:
+        head = str(buf[:k], "utf-8")
+    except UnicodeError:
+        head = "(not UTF-8)"
+    return _preview(head, len(buf) if k < len(buf) else len(head))
 
 
 class Rpc:
@@ -30,18 +82,29 @@ class Rpc:
         self.accepted = False  # BootNotification accepted on this boot
         self._lock = asyncio.Lock()
         self._id = None
+        self._action = None  # of the CALL awaiting its answer
         self._reply = None
         self._got = asyncio.Event()
         self._seq = random.getrandbits(24)
         self._after = []
 
-    async def _send(self, frame):
+    async def _send(self, frame, action):
+        """Stream FRAME to the CSMS in pieces and log its start under ACTION."""
         if self.conn is None:
             raise Offline()
+        seen = ["", 0]
+
+        def pieces():
+            for p in _parts(frame):
+                if seen[1] < _PREVIEW:
+                    seen[0] += p
+                seen[1] += len(p)
+                yield p
         try:
-            await self.conn.send(json.dumps(frame))
+            await self.conn.send_parts(pieces())
         except OSError:
             raise Offline()
+        log(">", "%s %s" % (action, _preview(*seen)))
 
     async def call(self, action, payload, timeout=_TIMEOUT):
         """Send a CALL; return the CALLRESULT payload, raise CallError, Offline or TimeoutError."""
@@ -50,10 +113,10 @@ class Rpc:
                 raise Offline()
             self._seq += 1
             self._id = str(self._seq)
+            self._action = action
             self._got.clear()
-            log(">", "%s %s" % (action, json.dumps(payload)))
             try:
-                await self._send([_CALL, self._id, action, payload])
+                await self._send([_CALL, self._id, action, payload], action)
                 await asyncio.wait_for(self._got.wait(), timeout)
             finally:
                 self._id = None
@@ -62,9 +125,7 @@ class Rpc:
             if reply is None:
                 raise Offline()
             if reply[0] == _ERROR:
-                log("<", "%s CALLERROR %s %s" % (action, reply[2], reply[3]))
                 raise CallError(reply[2], reply[3], reply[4] if len(reply) > 4 else None)
-            log("<", "%s %s" % (action, json.dumps(reply[2])))
             return reply[2]
 
     def after(self, coro):
@@ -76,7 +137,7 @@ class Rpc:
         self.conn = conn
         try:
             while True:
-                text = await conn.recv()
+                text = await conn.recv(True)  # UTF-8 bytes: no str copy of large messages
                 await self._frame(text)
         finally:
             self.conn = None
@@ -87,19 +148,20 @@ class Rpc:
 
     async def _frame(self, text):
         try:
-            msg = json.loads(text)
+            msg = _raw_call(text) or json.loads(text)
         except ValueError:
             msg = None
         if type(msg) is not list or len(msg) < 3 or type(msg[1]) is not str:
-            log("<", "bad frame " + str(text)[:80])
+            log("<", "bad frame " + _shown(text))
             uid = msg[1] if type(msg) is list and len(msg) > 1 and type(msg[1]) is str else "-1"
             return await self._error(uid, CallError(FORMATION, "not an OCPP-J frame"))
         kind, uid = msg[0], msg[1]
         if kind == _CALL:
-            return await self._incoming(msg)
+            return await self._incoming(msg, text)
         if kind in (_RESULT, _ERROR):
             if uid == self._id and (kind == _RESULT and len(msg) == 3 and type(msg[2]) is dict
                                     or kind == _ERROR and len(msg) >= 4):
+                log("<", "%s %s" % (self._action, _shown(text)))
                 self._reply = msg
                 self._id = None
                 self._got.set()
@@ -108,15 +170,19 @@ class Rpc:
             return
         await self._error(uid, CallError(FORMATION, "unknown message type"))
 
-    async def _incoming(self, msg):
+    async def _incoming(self, msg, text):
         uid = msg[1]
+        secret = b"AuthorizationKey" in text  # never logged: show the frame without its value
+        log("<", "%s %s" % (msg[2], "[2,%s,...]: AuthorizationKey hidden" % json.dumps(uid)
+                            if secret else _shown(text)))
         if len(msg) != 4 or type(msg[2]) is not str:
             return await self._error(uid, CallError(FORMATION, "a CALL has 4 elements"))
         action, payload = msg[2], msg[3]
-        log("<", "%s %s" % (action, json.dumps(_redact(action, payload) if type(payload) is dict else payload)))
+        raw = type(payload) is memoryview  # a _RAW action: its handler validates the text
         try:
             handler = actions.handler(action)
-            schema.validate(action, payload)
+            if not raw:
+                schema.validate(action, payload)
             result = handler(self.app, payload)
             if hasattr(result, "send"):
                 result = await result
@@ -127,11 +193,9 @@ class Rpc:
             self._after.clear()
             log("!", "%s failed: %r" % (action, e))
             return await self._error(uid, CallError(INTERNAL, repr(e)[:200]))
-        log(">", "%s %s" % (action, json.dumps(result)))
-        await self._send([_RESULT, uid, result])
+        await self._send([_RESULT, uid, result], action)
         while self._after:
             asyncio.create_task(self._after.pop(0))
 
     async def _error(self, uid, e):
-        log(">", "CALLERROR %s %s" % (e.code, e.description))
-        await self._send([_ERROR, uid, e.code, e.description, e.details])
+        await self._send([_ERROR, uid, e.code, e.description, e.details], "CALLERROR")

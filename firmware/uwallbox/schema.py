@@ -57,12 +57,16 @@ def check(node, v, where=""):
         _fail(TYPE, where, "boolean expected")
 
 
-def validate(action, payload):
-    """Raise CallError unless PAYLOAD is a valid ACTION request."""
+def load(action):
+    """The compact schema of an ACTION request; CallError NotImplemented when there is none."""
     try:
         f = open(_DIR + action + ".json")
     except OSError:
         raise CallError(NOT_IMPLEMENTED, "no schema for " + action)
     with f:
-        node = json.load(f)
-    check(node, payload)
+        return json.load(f)
+
+
+def validate(action, payload):
+    """Raise CallError unless PAYLOAD is a valid ACTION request."""
+    check(load(action), payload)

@@ -22,16 +22,16 @@ class FakeConn:
         self.inbox.append(frame if type(frame) is str else json.dumps(frame))
         self.wake.set()
 
-    async def recv(self):
+    async def recv(self, raw=False):
         while not self.inbox:
             if self.closed:
                 raise OSError("closed")
             self.wake.clear()
             await self.wake.wait()
-        return self.inbox.pop(0)
+        return bytearray(self.inbox.pop(0), "utf-8") if raw else self.inbox.pop(0)
 
-    async def send(self, text):
-        self.sent.append(json.loads(text))
+    async def send_parts(self, parts):
+        self.sent.append(json.loads("".join(parts)))
         self.got.set()
 
     async def next_sent(self):
@@ -218,6 +218,15 @@ async def test_no_call_before_boot_accepted():
         pass
     assert conn.sent == []
     task.cancel()
+
+
+def test_parts_is_json():
+    from uwallbox.rpc import _parts
+    frame = [3, "id", {"configurationKey": [{"key": "A", "readonly": True, "value": "1,2"}] * 3,
+                       "unknownKey": [], "nested": {"a": [[1, 2.5], {"b": None}]}}]
+    pieces = list(_parts(frame))
+    assert json.loads("".join(pieces)) == frame
+    assert max(len(p) for p in pieces) < 60, pieces  # opened up: no piece holds the whole list
 
 
 async def test_connection_loss_fails_pending_call():
