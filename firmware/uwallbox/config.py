@@ -15,70 +15,82 @@ MEASURANDS = (
     "Current.Import", "Current.Offered", "Voltage", "Power.Offered", "Frequency",
     "Temperature", "SoC",
 )
-_M = "Energy.Active.Import.Register"
-_MAXCSL = const(8)
 
-# name: (kind, flags, default, low, high); low/high bound ints, lengths of strings, items of CSLs.
-KEYS = {
-    # Core
-    "AllowOfflineTxForUnknownId": (BOOL, 0, False, 0, 0),
-    "AuthorizationCacheEnabled": (BOOL, 0, True, 0, 0),
-    "AuthorizeRemoteTxRequests": (BOOL, 0, True, 0, 0),
-    "BlinkRepeat": (INT, 0, 3, 0, 100),
-    "ClockAlignedDataInterval": (INT, 0, 0, 0, 86400),
-    "ConnectionTimeOut": (INT, 0, 60, 1, 3600),
-    "ConnectorPhaseRotation": (CSL, 0, "0.RST", 0, _MAXCSL),
-    "ConnectorPhaseRotationMaxLength": (INT, RO, _MAXCSL, 0, 0),
-    "GetConfigurationMaxKeys": (INT, RO, 100, 0, 0),
-    "HeartbeatInterval": (INT, 0, 300, 0, 86400),
-    "LightIntensity": (INT, 0, 100, 0, 100),
-    "LocalAuthorizeOffline": (BOOL, 0, True, 0, 0),
-    "LocalPreAuthorize": (BOOL, 0, False, 0, 0),
-    "MaxEnergyOnInvalidId": (INT, 0, 0, 0, 1000000),
-    "MeterValuesAlignedData": (CSL, 0, _M, 0, _MAXCSL),
-    "MeterValuesAlignedDataMaxLength": (INT, RO, _MAXCSL, 0, 0),
-    "MeterValuesSampledData": (CSL, 0, _M, 0, _MAXCSL),
-    "MeterValuesSampledDataMaxLength": (INT, RO, _MAXCSL, 0, 0),
-    "MeterValueSampleInterval": (INT, 0, 60, 0, 86400),
-    "MinimumStatusDuration": (INT, 0, 0, 0, 3600),
-    "NumberOfConnectors": (INT, RO, 1, 0, 0),
-    "ResetRetries": (INT, 0, 3, 0, 10),
-    "StopTransactionOnEVSideDisconnect": (BOOL, 0, True, 0, 0),
-    "StopTransactionOnInvalidId": (BOOL, 0, True, 0, 0),
-    "StopTxnAlignedData": (CSL, 0, "", 0, _MAXCSL),
-    "StopTxnAlignedDataMaxLength": (INT, RO, _MAXCSL, 0, 0),
-    "StopTxnSampledData": (CSL, 0, "", 0, _MAXCSL),
-    "StopTxnSampledDataMaxLength": (INT, RO, _MAXCSL, 0, 0),
-    "SupportedFeatureProfiles": (CSL, RO, "Core", 0, 0),
-    "SupportedFeatureProfilesMaxLength": (INT, RO, 6, 0, 0),
-    "TransactionMessageAttempts": (INT, 0, 3, 1, 100),
-    "TransactionMessageRetryInterval": (INT, 0, 60, 0, 86400),
-    "UnlockConnectorOnEVSideDisconnect": (BOOL, 0, True, 0, 0),
-    "WebSocketPingInterval": (INT, 0, 60, 0, 86400),
-    # Local Auth List Management
-    "LocalAuthListEnabled": (BOOL, 0, True, 0, 0),
-    "LocalAuthListMaxLength": (INT, RO, 10000, 0, 0),
-    # 20 entries: <= 2.8 KB of JSON, what ws can receive in the sim at 112wK; applying costs ~5 KB
-    "SendLocalListMaxLength": (INT, RO, 20, 0, 0),
-    # Reservation
-    "ReserveConnectorZeroSupported": (BOOL, RO, True, 0, 0),
-    # Smart Charging
-    "ChargeProfileMaxStackLevel": (INT, RO, 10, 0, 0),
-    "ChargingScheduleAllowedChargingRateUnit": (CSL, RO, "Current,Power", 0, 0),
-    "ChargingScheduleMaxPeriods": (INT, RO, 24, 0, 0),
-    "ConnectorSwitch3to1PhaseSupported": (BOOL, RO, False, 0, 0),
-    "MaxChargingProfilesInstalled": (INT, RO, 20, 0, 0),
-    # Security (whitepaper)
-    "SecurityProfile": (INT, RAISE | REBOOT, 0, 0, 3),
-    "AuthorizationKey": (STR, SECRET | REBOOT, "", 16, 40),
-    "CpoName": (STR, 0, "", 0, 50),
-    # Vendor keys of this firmware
-    "CentralSystemUrl": (STR, REBOOT, "", 0, 200),
-    "ChargePointId": (STR, RO, "CP001", 0, 48),
-    "MaxCurrent": (INT, 0, 32, 6, 80),
-    "NominalVoltage": (INT, 0, 230, 100, 400),
-    "Phases": (INT, RO, 3, 1, 3),
-}
+# Every key, one a line (a string costs far less RAM than a dict of tuples): name, kind (b bool,
+# i integer, c comma-separated list, s string), flags (RO | REBOOT | SECRET | RAISE), default
+# ("-" = empty), low, high (bounds of an integer, of a string's length, of a list's items).
+# Core keys first, then Local Auth List, Reservation, Smart Charging, Security, vendor keys.
+# SendLocalListMaxLength 20: <= 2.8 KB of JSON a message; applying one costs ~5 KB of heap.
+_KEYS = """
+AllowOfflineTxForUnknownId              b 0 0 0 0
+AuthorizationCacheEnabled               b 0 1 0 0
+AuthorizeRemoteTxRequests               b 0 1 0 0
+BlinkRepeat                             i 0 3 0 100
+ClockAlignedDataInterval                i 0 0 0 86400
+ConnectionTimeOut                       i 0 60 1 3600
+ConnectorPhaseRotation                  c 0 0.RST 0 8
+ConnectorPhaseRotationMaxLength         i 1 8 0 0
+GetConfigurationMaxKeys                 i 1 100 0 0
+HeartbeatInterval                       i 0 300 0 86400
+LightIntensity                          i 0 100 0 100
+LocalAuthorizeOffline                   b 0 1 0 0
+LocalPreAuthorize                       b 0 0 0 0
+MaxEnergyOnInvalidId                    i 0 0 0 1000000
+MeterValuesAlignedData                  c 0 Energy.Active.Import.Register 0 8
+MeterValuesAlignedDataMaxLength         i 1 8 0 0
+MeterValuesSampledData                  c 0 Energy.Active.Import.Register 0 8
+MeterValuesSampledDataMaxLength         i 1 8 0 0
+MeterValueSampleInterval                i 0 60 0 86400
+MinimumStatusDuration                   i 0 0 0 3600
+NumberOfConnectors                      i 1 1 0 0
+ResetRetries                            i 0 3 0 10
+StopTransactionOnEVSideDisconnect       b 0 1 0 0
+StopTransactionOnInvalidId              b 0 1 0 0
+StopTxnAlignedData                      c 0 - 0 8
+StopTxnAlignedDataMaxLength             i 1 8 0 0
+StopTxnSampledData                      c 0 - 0 8
+StopTxnSampledDataMaxLength             i 1 8 0 0
+SupportedFeatureProfiles                c 1 Core 0 0
+SupportedFeatureProfilesMaxLength       i 1 6 0 0
+TransactionMessageAttempts              i 0 3 1 100
+TransactionMessageRetryInterval         i 0 60 0 86400
+UnlockConnectorOnEVSideDisconnect       b 0 1 0 0
+WebSocketPingInterval                   i 0 60 0 86400
+LocalAuthListEnabled                    b 0 1 0 0
+LocalAuthListMaxLength                  i 1 10000 0 0
+SendLocalListMaxLength                  i 1 20 0 0
+ReserveConnectorZeroSupported           b 1 1 0 0
+ChargeProfileMaxStackLevel              i 1 10 0 0
+ChargingScheduleAllowedChargingRateUnit c 1 Current,Power 0 0
+ChargingScheduleMaxPeriods              i 1 24 0 0
+ConnectorSwitch3to1PhaseSupported       b 1 0 0 0
+MaxChargingProfilesInstalled            i 1 20 0 0
+SecurityProfile                         i 10 0 0 3
+AuthorizationKey                        s 6 - 16 40
+CpoName                                 s 0 - 0 50
+CentralSystemUrl                        s 2 - 0 200
+ChargePointId                           s 1 CP001 0 48
+MaxCurrent                              i 0 32 6 80
+NominalVoltage                          i 0 230 100 400
+Phases                                  i 1 3 1 3
+"""
+
+
+def spec(key):
+    """(kind, flags, default, low, high) of KEY, or None when there is no such key."""
+    i = _KEYS.find("\n" + key + " ")
+    if i < 0:
+        return None
+    name, kind, flags, d, lo, hi = _KEYS[i + 1 : _KEYS.find("\n", i + 1)].split()
+    d = "" if d == "-" else d
+    return kind, int(flags), d == "1" if kind == BOOL else int(d) if kind == INT else d, int(lo), int(hi)
+
+
+def names():
+    """Every key name, in table order."""
+    for line in _KEYS.split("\n"):
+        if line:
+            yield line[: line.find(" ")]
 
 
 def _parse(spec, text):
@@ -119,7 +131,7 @@ def text(v):
 
 
 class Config:
-    """Typed values over KEYS; `listener(key)` hears every accepted change."""
+    """Typed values over the key table; `listener(key)` hears every accepted change."""
 
     def __init__(self, overrides=None):
         self.values = store.load(_PATH, {})
@@ -134,31 +146,36 @@ class Config:
         if key in self.fixed:
             return self.fixed[key]
         v = self.values.get(key)
-        return KEYS[key][2] if v is None else v
+        if v is None:
+            s = spec(key)
+            if s is None:
+                raise KeyError(key)
+            return s[2]
+        return v
 
     def visible(self):
         """Names GetConfiguration lists."""
-        return [k for k, s in KEYS.items() if not s[1] & SECRET]
+        return [k for k in names() if not spec(k)[1] & SECRET]
 
     def change(self, key, value):
         """ChangeConfiguration: 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported'."""
-        spec = KEYS.get(key)
-        if spec is None:
+        s = spec(key)
+        if s is None:
             return "NotSupported"
-        if spec[1] & RO or key in self.fixed:
+        if s[1] & RO or key in self.fixed:
             return "Rejected"
-        v = _parse(spec, value)
-        if v is None or (spec[1] & RAISE and v < self[key]):
+        v = _parse(s, value)
+        if v is None or (s[1] & RAISE and v < self[key]):
             return "Rejected"
         check = self.checks.get(key)
         if check and not check(v):
             return "Rejected"
         self.set(key, v)
-        return "RebootRequired" if spec[1] & REBOOT else "Accepted"
+        return "RebootRequired" if s[1] & REBOOT else "Accepted"
 
     def set(self, key, v):
         """Store a typed value (already validated) and persist it."""
-        if v == KEYS[key][2]:
+        if v == spec(key)[2]:
             self.values.pop(key, None)
         else:
             self.values[key] = v

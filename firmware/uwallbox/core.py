@@ -49,7 +49,7 @@ def get_configuration(app, p):
     known, unknown = [], []
     for k in keys:
         if k in visible:
-            known.append({"key": k, "readonly": bool(cfgmod.KEYS[k][1] & cfgmod.RO or k in cfg.fixed),
+            known.append({"key": k, "readonly": bool(cfgmod.spec(k)[1] & cfgmod.RO or k in cfg.fixed),
                           "value": cfgmod.text(cfg[k])})
         else:
             unknown.append(k)
