@@ -138,6 +138,7 @@ class Connection:
         self._lock = asyncio.Lock()  # one frame written at a time
         self._wbuf = bytearray(14 + _CHUNK)  # frame header + a chunk of masked payload
         self._pbuf = None  # a fragment being filled by send_parts()
+        self.rxbuf = None  # optional bytearray that messages are received into when they fit
         self._hbuf = bytearray(8)  # incoming frame header / extended length
         self._sent = None  # ConnectionClosed(code, reason) of the close frame we sent
         self._cc = None  # ConnectionClosed to raise once the stream is closed
@@ -290,29 +291,39 @@ class Connection:
 
     async def recv(self, raw=False):
         """Next message as str (text) or bytes (binary); raises ConnectionClosed. With RAW, the
-        message comes back as the bytearray it was received in, UTF-8 unchecked: no copy, half
-        the peak RAM of a large message (json.loads reads bytes-like objects)."""
+        message comes back as the buffer it was received in, UTF-8 unchecked, without a copy:
+        a memoryview of `rxbuf` when it fits there (valid until the next recv()), else a
+        bytearray. json.loads reads both."""
         if self._cc:
             raise self._cc
         self._reading = True
         try:
-            msg = None
+            mop, msg, got = None, None, 0  # msg: the message when it does not fit rxbuf
+            rx = self.rxbuf
             while True:
                 fin, op, n = await self._frame()
                 if op & 8:
                     if await self._control(op, n):
                         raise self._cc
                     continue
-                if (op == _CONT) != (msg is not None):
-                    await self._fail(1002, "unexpected continuation" if msg is None else "expected continuation")
-                if (len(msg) if msg else 0) + n > self.max_size:
+                if (op == _CONT) != (mop is not None):
+                    await self._fail(1002, "unexpected continuation" if mop is None else "expected continuation")
+                if got + n > self.max_size:
                     await self._fail(1009, "message too big")
-                if msg is None:
-                    mop, msg = op, await self._payload(n)
+                if mop is None:
+                    mop = op
+                if msg is None and rx is not None and got + n <= len(rx):
+                    await self._fill(memoryview(rx)[got : got + n])
+                elif msg is None:
+                    msg = bytearray(rx[:got]) if got else bytearray()
+                    msg += await self._payload(n)
                 else:
                     msg += await self._payload(n)
+                got += n
                 if fin:
                     break
+            if msg is None:
+                msg = memoryview(rx)[:got]
             if raw:
                 return msg
             try:  # rebinding msg drops the buffer early

@@ -263,6 +263,13 @@ def test_echo(srv, tmp_path):
     assert srv.get() == expect
 
 
+def test_rxbuf(srv, tmp_path):
+    async def echo(ws):
+        async for m in ws:
+            await ws.send(m)
+    mpy("test_rxbuf", srv.ws(echo, subprotocols=["ocpp1.6"]), tmp_path)
+
+
 def test_send_parts(srv, tmp_path):
     async def raw(r, w):
         await handshake(r, w)

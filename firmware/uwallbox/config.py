@@ -20,7 +20,7 @@ MEASURANDS = (
 # i integer, c comma-separated list, s string), flags (RO | REBOOT | SECRET | RAISE), default
 # ("-" = empty), low, high (bounds of an integer, of a string's length, of a list's items).
 # Core keys first, then Local Auth List, Reservation, Smart Charging, Security, vendor keys.
-# SendLocalListMaxLength 20: <= 2.8 KB of JSON a message; applying one costs ~5 KB of heap.
+# SendLocalListMaxLength 50: <= 7 KB of JSON a message; applying one costs ~6 KB of heap.
 _KEYS = """
 AllowOfflineTxForUnknownId              b 0 0 0 0
 AuthorizationCacheEnabled               b 0 1 0 0
@@ -58,7 +58,7 @@ UnlockConnectorOnEVSideDisconnect       b 0 1 0 0
 WebSocketPingInterval                   i 0 60 0 86400
 LocalAuthListEnabled                    b 0 1 0 0
 LocalAuthListMaxLength                  i 1 10000 0 0
-SendLocalListMaxLength                  i 1 20 0 0
+SendLocalListMaxLength                  i 1 50 0 0
 ReserveConnectorZeroSupported           b 1 1 0 0
 ChargeProfileMaxStackLevel              i 1 10 0 0
 ChargingScheduleAllowedChargingRateUnit c 1 Current,Power 0 0

@@ -12,6 +12,7 @@ _CALL, _RESULT, _ERROR = 2, 3, 4
 _TIMEOUT = 30  # seconds to wait for the CSMS's answer
 _DEPTH = const(4)  # JSON nesting opened up when a frame is sent in pieces
 _PREVIEW = const(300)  # characters of a frame shown in the log
+_RX = const(8192)  # frames up to this size are received into one preallocated buffer
 # CALLs whose handler gets the payload as JSON text (a memoryview) and parses it piece by piece:
 # a SendLocalList of many entries would cost several times its size as Python objects.
 _RAW = ("SendLocalList",)
@@ -23,7 +24,8 @@ class Offline(Exception):
 
 def _raw_call(text):
     """[2, uniqueId, action, payload text] when TEXT is a CALL of a _RAW action, else None."""
-    if not any(a.encode() in text for a in _RAW):
+    head = bytes(text[:100])  # the action name is near the start (`in` fails on a memoryview)
+    if not any(('"%s"' % a).encode() in head for a in _RAW):
         return None
     buf = memoryview(text)
     spans = list(jsonscan.elements(buf, jsonscan.skip(buf, 0)))
@@ -62,7 +64,8 @@ def _preview(text, n):
 
 
 def _shown(buf):
-    """The log's view of received frame BUF (UTF-8 bytes), cut on a character boundary."""
+    """The log's view of received frame BUF (UTF-8 bytes), cut on a character boundary; a frame
+    that shows an AuthorizationKey is not shown."""
     k = min(len(buf), _PREVIEW)
     while 0 < k < len(buf) and buf[k] & 0xC0 == 0x80:
         k -= 1
@@ -70,6 +73,8 @@ def _shown(buf):
         head = str(buf[:k], "utf-8")
     except UnicodeError:
         head = "(not UTF-8)"
+    if "AuthorizationKey" in head:
+        return "(%d bytes with an AuthorizationKey: not shown)" % len(buf)
     return _preview(head, len(buf) if k < len(buf) else len(head))
 
 
@@ -86,6 +91,7 @@ class Rpc:
         self._reply = None
         self._got = asyncio.Event()
         self._seq = random.getrandbits(24)
+        self._rx = bytearray(_RX)  # allocated at boot, before the heap fragments
         self._after = []
 
     async def _send(self, frame, action):
@@ -135,6 +141,7 @@ class Rpc:
     async def serve(self, conn):
         """Read frames from CONN until it closes."""
         self.conn = conn
+        conn.rxbuf = self._rx
         try:
             while True:
                 text = await conn.recv(True)  # UTF-8 bytes: no str copy of large messages
@@ -172,9 +179,7 @@ class Rpc:
 
     async def _incoming(self, msg, text):
         uid = msg[1]
-        secret = b"AuthorizationKey" in text  # never logged: show the frame without its value
-        log("<", "%s %s" % (msg[2], "[2,%s,...]: AuthorizationKey hidden" % json.dumps(uid)
-                            if secret else _shown(text)))
+        log("<", "%s %s" % (msg[2], _shown(text)))
         if len(msg) != 4 or type(msg[2]) is not str:
             return await self._error(uid, CallError(FORMATION, "a CALL has 4 elements"))
         action, payload = msg[2], msg[3]

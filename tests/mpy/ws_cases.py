@@ -80,6 +80,21 @@ async def test_send_parts():
     await c.close()
 
 
+async def test_rxbuf():
+    # messages that fit the preallocated buffer are received into it; larger ones are not
+    c = await ws.connect(URL, max_size=100000)
+    c.rxbuf = bytearray(1000)
+    for n in (10, 1000, 1001, 5000):
+        t = "é" * (n // 2)
+        await c.send(t)
+        r = await c.recv(True)
+        assert bytes(r) == t.encode(), n
+        assert (type(r) is memoryview) == (len(t.encode()) <= 1000), (n, type(r))
+        await c.send(t)
+        assert await c.recv() == t, n
+    await c.close()
+
+
 async def round_trip(c, i, n):
     m = chr(48 + i) * n
     await c.send(m)
