@@ -8,6 +8,11 @@ import pytest  # noqa: E402
 from harness import Csms, SimChargePoint  # noqa: E402
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "soak: a campaign: a small sample by default, full size with "
+                            "UWB_SOAK=1 (make soak)")
+
+
 @pytest.fixture
 def csms():
     """A fresh test CSMS on a free port. At teardown every message the charge points sent must

@@ -111,6 +111,7 @@ def _check_exactly_once(csms, cp):
         assert t["meter_stop"] >= t["meter_start"], t
 
 
+@pytest.mark.soak
 def test_power_cut_campaign(csms, charge_point):
     sessions = 40 if os.environ.get("UWB_SOAK") else 4
     cp = _campaign(csms, charge_point, sessions, seed=os.environ.get("UWB_SEED", 1))
