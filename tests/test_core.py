@@ -123,6 +123,23 @@ def test_invalid_id_in_start_transaction_answer_deauthorizes(csms, charge_point)
     assert not c["relay"] and c["transaction_id"] is None
 
 
+def test_invalid_id_may_draw_max_energy_on_invalid_id(csms, charge_point):
+    csms.handlers["StartTransaction"] = lambda cp_id, p: {
+        "transactionId": 78, "idTagInfo": {"status": "Blocked"}}
+    cp = charge_point()
+    registered(cp, csms)
+    configure(csms, cp, "StopTransactionOnInvalidId", "false")
+    configure(csms, cp, "MaxEnergyOnInvalidId", "5")
+    cp.api.ev(plug=True, charge=True, max_a=16)
+    cp.api.rfid("GHOST")
+    start = connector(cp.api.wait(lambda s: connector(s)["status"] == "Charging"))["meter_wh"]
+    s = cp.api.wait(lambda s: connector(s)["status"] == "SuspendedEVSE", timeout=30)
+    c = connector(s)
+    assert not c["relay"] and c["transaction_id"] == 78
+    assert 5 <= c["meter_wh"] - start <= 9  # one meter tick (about 3 Wh at 11 kW) of overshoot
+    assert not csms.messages(cp.id, "StopTransaction")
+
+
 def test_blocked_card_charges_nothing(csms, charge_point):
     csms.blocked.add("BAD")
     cp = charge_point()

@@ -53,6 +53,17 @@ def test_offline_session_delivered_in_order(csms, charge_point):
         back.stop()
 
 
+def test_reconnects_without_a_new_boot(csms, charge_point):
+    cp = charge_point()
+    registered(cp, csms)
+    mark = csms.mark()
+    csms.disconnect(cp.id)
+    csms.wait_for("StatusNotification", lambda p: p["connectorId"] == 1, cp_id=cp.id, since=mark, timeout=20)
+    assert csms.connects[cp.id] == 2
+    assert not csms.messages(cp.id, "BootNotification", since=mark)
+    assert cp.api.state()["ocpp"]["registration"] == "Accepted"
+
+
 def test_power_loss_during_transaction(csms, charge_point):
     cp = charge_point()
     registered(cp, csms)

@@ -86,14 +86,24 @@ class Connector:
         return [self.app.metering.meter_value(self, keep, context)] if keep else []
 
     def deauthorize(self):
-        """The CSMS refused the transaction's idTag: stop energy, and the transaction if so configured."""
-        if self.tx:
-            self.tx["ok"] = False
+        """The CSMS refused the transaction's idTag: stop the transaction if so configured, else
+        let it draw at most MaxEnergyOnInvalidId Wh in all."""
+        if self.tx is None:
+            return
+        if self.app.config["StopTransactionOnInvalidId"]:
+            self.stop("DeAuthorized")
+        else:
+            self.tx["invalid"] = True
             store.save(self.path, self.tx)
-            if self.app.config["StopTransactionOnInvalidId"]:
-                self.stop("DeAuthorized")
-            else:
-                self.apply()
+            self.cap_energy(self.meter_wh)
+
+    def cap_energy(self, wh):
+        """Stop energy (SuspendedEVSE) once a refused transaction has drawn MaxEnergyOnInvalidId."""
+        tx = self.tx
+        if tx.get("invalid") and tx["ok"] and wh - tx["start"] >= self.app.config["MaxEnergyOnInvalidId"]:
+            tx["ok"] = False
+            store.save(self.path, tx)
+            self.apply()
 
     def persist_meter(self, wh):
         if self.tx and wh != self.tx["meter"]:

@@ -75,6 +75,7 @@ class Metering:
             wh = c.read_meter()[0]
             if not c.tx:
                 continue
+            c.cap_energy(wh)
             t0 = c.tx["t0"]
             if interval and not c.next_sample:
                 c.next_sample = t0 + interval
