@@ -153,10 +153,6 @@ class Config:
             return s[2]
         return v
 
-    def visible(self):
-        """Names GetConfiguration lists."""
-        return [k for k in names() if not spec(k)[1] & SECRET]
-
     def change(self, key, value):
         """ChangeConfiguration: 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported'."""
         s = spec(key)

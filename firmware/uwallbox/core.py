@@ -41,18 +41,19 @@ def data_transfer(app, p):
 def get_configuration(app, p):
     cfg = app.config
     keys = p.get("key")
-    visible = cfg.visible()
     if keys is None:
-        keys = visible
+        keys = cfgmod.names()
     elif len(keys) > cfg["GetConfigurationMaxKeys"]:
         raise CallError(PROPERTY, "more than GetConfigurationMaxKeys keys")
     known, unknown = [], []
     for k in keys:
-        if k in visible:
-            known.append({"key": k, "readonly": bool(cfgmod.spec(k)[1] & cfgmod.RO or k in cfg.fixed),
-                          "value": cfgmod.text(cfg[k])})
+        s = cfgmod.spec(k)
+        if s is None or s[1] & cfgmod.SECRET:
+            if "key" in p:
+                unknown.append(k)
         else:
-            unknown.append(k)
+            known.append({"key": k, "readonly": bool(s[1] & cfgmod.RO or k in cfg.fixed),
+                          "value": cfgmod.text(cfg[k])})
     out = {"configurationKey": known}
     if unknown:
         out["unknownKey"] = unknown

@@ -123,7 +123,14 @@ def test_config_change_answers():
     assert c.change("SecurityProfile", "0") == "Rejected"  # may only be raised
     assert c.change("AuthorizationKey", "short") == "Rejected"
     assert c.change("AuthorizationKey", "0123456789abcdef") == "RebootRequired"
-    assert "AuthorizationKey" not in c.visible()
+    from uwallbox import core
+    app = FakeApp()
+    app.config = c
+    listed = [k["key"] for k in core.get_configuration(app, {})["configurationKey"]]
+    assert "AuthorizationKey" not in listed and "HeartbeatInterval" in listed
+    asked = core.get_configuration(app, {"key": ["AuthorizationKey", "LocalPreAuthorize"]})
+    assert asked["unknownKey"] == ["AuthorizationKey"]
+    assert asked["configurationKey"] == [{"key": "LocalPreAuthorize", "readonly": False, "value": "true"}]
 
 
 def test_config_persists():
