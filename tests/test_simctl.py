@@ -117,8 +117,7 @@ def test_charging_session(sim):
     sim.post("/ev", {"plug": True, "max_a": 16, "phases": 1})
     st = sim.wait(lambda s: conn(s)["cp"] == "B" and conn(s)["status"] == "Preparing")
     assert conn(st, 2)["cp"] == "A"          # connector defaults to 1
-    out = sim.post("/rfid", {"id_tag": "CARD1"})
-    assert out["result"] == "Accepted"
+    assert sim.post("/rfid", {"id_tag": "CARD1"}) == {"ok": True}
     sim.expect("card CARD1")
     st = sim.wait(lambda s: conn(s)["offered_a"] == 32.0)
     c = conn(st)
@@ -146,20 +145,53 @@ def test_second_connector_and_cable(sim):
 def test_fault_endpoint(sim):
     sim.post("/ev", {"plug": True})
     sim.post("/fault", {"rcd": True})
-    st = sim.wait(lambda s: conn(s)["fault"] == "GroundFailure")
-    assert conn(st)["status"] == "Faulted" and conn(st)["ev"]["faults"]["rcd"] is True
+    st = sim.wait(lambda s: conn(s)["fault"] == "GroundFailure" and conn(s)["status"] == "Faulted")
+    assert conn(st)["ev"]["faults"]["rcd"] is True and not conn(st)["relay"]
     sim.post("/fault", {"rcd": False, "weld": False, "lock_jam": False})
     sim.post("/ev", {"plug": False})
     sim.wait(lambda s: conn(s)["fault"] is None and conn(s)["cp"] == "A")
 
 
-def test_rfid_plain_and_failing_handlers(sim):
-    out = sim.post("/rfid", {"id_tag": "SYNC7"})
-    assert out["result"] == "Sync"
-    sim.expect("card SYNC7 sync")
-    status, out = sim.request("POST", "/rfid", {"id_tag": "BOOM"})
-    assert status == 500 and "card reader on fire" in out["error"]
+def test_rfid_answers_before_the_card_is_handled(sim):
+    t = time.monotonic()
+    assert sim.post("/rfid", {"id_tag": "SLOW7"}) == {"ok": True}
+    assert time.monotonic() - t < 1.0                 # on_card takes 2 s: not awaited
+    assert conn(sim.get())["transaction_id"] is None
+    sim.expect("card SLOW7", timeout=5)
+    sim.wait(lambda s: conn(s)["transaction_id"] == 42)
+
+
+def test_rfid_error_goes_to_the_log(sim):
+    assert sim.post("/rfid", {"id_tag": "BOOM"}) == {"ok": True}
+    sim.expect("simctl: card BOOM failed")
+    sim.expect("card reader on fire")
     assert sim.get()["ocpp"]["connected"] is True      # still serving
+
+
+def test_state_is_consistent_while_steps_run(sim):
+    # each answer is taken between two Evse steps: the relay is never seen closed outside C,
+    # nor the offer without its duty, while the EV keeps switching between B and C
+    sim.post("/ev", {"plug": True})
+    sim.post("/rfid", {"id_tag": "CARD1"})
+    sim.wait(lambda s: conn(s)["offered_a"] == 32.0)
+    for i in range(40):
+        if i % 4 == 0:
+            sim.post("/ev", {"charge": i % 8 == 0})
+        c = conn(sim.get())
+        assert not c["relay"] or (c["cp"] == "C" and c["fault"] is None), c
+        assert c["offered_a"] == 32.0 and abs(c["pwm_duty"] - 53.33) < 0.01, c
+    assert sim.get()["violations"] == []
+
+
+def test_rcd_self_test_pulses(sim):
+    # one self-test at start-up on each connector, one more before a session draws energy
+    st = sim.wait(lambda s: conn(s)["ev"]["rcd_tests"] and conn(s, 2)["ev"]["rcd_tests"])
+    assert [conn(st, i)["ev"]["rcd_tests"] for i in (1, 2)] == [1, 1]
+    sim.post("/ev", {"plug": True, "charge": True})
+    sim.post("/rfid", {"id_tag": "CARD1"})
+    st = sim.wait(lambda s: conn(s)["relay"])
+    assert conn(st)["ev"]["rcd_tests"] == 2 and conn(st, 2)["ev"]["rcd_tests"] == 1
+    assert st["violations"] == []
 
 
 def test_clock_endpoint(sim):

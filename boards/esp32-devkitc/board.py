@@ -1,5 +1,6 @@
 """Reference board: an ESP32-DevKitC (ESP32-WROOM-32, no PSRAM) driving one connector through
-an interface board (pilot driver and divider, contactor driver, RCD module, lock H-bridge).
+an interface board (pilot driver and divider, contactor driver, RCD module, lock driver); the
+wiring and the pilot circuit are in docs/HARDWARE.md.
 
 Pin choices (docs/ARCHITECTURE.md, REFERENCE.md section 10):
 - analog inputs only on ADC1 (GPIO 32-39): ADC2 is unusable while Wi-Fi runs;
@@ -8,9 +9,9 @@ Pin choices (docs/ARCHITECTURE.md, REFERENCE.md section 10):
 - every digital input is active-high (interface board): relay_fb 1 = contacts closed,
   rcd_trip 1 = tripped, lock_fb 1 = locked; outputs are active-high (1 = energise).
 """
-import json
-import os
 import time
+
+from uwallbox import store
 
 NAME = "esp32-devkitc"
 MAX_CURRENT_A = 32      # supply and contactor rating per connector
@@ -18,6 +19,7 @@ PHASES = 3
 VOLTAGE_V = 230
 SOCKET = False          # tethered cable; True for a type 2 socket (fits pp_adc and the lock)
 VENTILATION = False
+WIFI = True             # join Wi-Fi at boot (uwallbox/netup.py, credentials in wifi.json)
 
 # Pilot divider: -12..+12 V mapped to about 0.15..2.95 V at the ADC (11 dB attenuation,
 # read_uv is calibrated). Nominal values; measure both ends on each unit and adjust.
@@ -59,11 +61,7 @@ class EstimatedMeter:
         self.path = "meter%d.json" % (index + 1)
         self.evse = None          # set by attach()
         self._saved = 0
-        try:
-            with open(self.path) as f:
-                self._saved = int(json.load(f)["wh"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+        self._saved = int(store.load(self.path, {}).get("wh", 0))
         self._energy = float(self._saved)
         self._t = time.ticks_ms()
         self._t_saved = self._t
@@ -82,10 +80,7 @@ class EstimatedMeter:
         wh = int(self._energy)
         if wh > self._saved and (time.ticks_diff(self._t, self._t_saved) >= self.PERSIST_S * 1000
                                  or self.power == 0.0):
-            tmp = self.path + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump({"wh": wh}, f)
-            os.rename(tmp, self.path)
+            store.save(self.path, {"wh": wh})
             self._saved = wh
             self._t_saved = self._t
         a = self.power / VOLTAGE_V / PHASES

@@ -33,7 +33,7 @@ LED = 2
 BUTTON = 0
 
 # the plant, one Ev per connector (index 0 = connector 1)
-plants = [_ev.Ev(i, CONNECTORS[i], PILOT_CAL, PP_CAL, VENTILATION, PHASES, VOLTAGE_V)
+plants = [_ev.Ev(i, CONNECTORS[i], PILOT_CAL, PP_CAL, VENTILATION, PHASES, VOLTAGE_V, MAX_CURRENT_A)
           for i in range(_N)]
 
 _tasks = []     # the asyncio tasks attach() started (cancel with detach())

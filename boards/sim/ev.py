@@ -16,22 +16,25 @@ closed (commanded, or stuck with `weld`) and it is in C/D.
 Faults: `rcd` holds the RCD trip input asserted; the RCD self-test output (rcd_test high) asserts
 the trip input while it is high, unless `rcd_broken` (a dead RCD: the self-test must then fail);
 `weld` holds the relay feedback closed (and the contacts conduct); `lock_jam` freezes the lock
-feedback where it is.
+feedback where it is. `rcd_tests` counts the self-test pulses.
 
 Checks (for the safety tests), on every output change of the connector:
 - `violations` (module level, all connectors): dicts {"connector", "t_us", "time", "what"} whenever
   the relay output is closed while the EV is not in C (or D with the board's VENTILATION), the
-  pilot does not oscillate, or `rcd` is injected; also when the relay opens more than 100 ms after
-  the EV left C/D (or is still closed 100 ms later, noticed by `check()`).
+  pilot does not oscillate, the RCD trip input is asserted, the socket (when it has a lock) is
+  not locked, or `authorized` (optional fn() -> bool, set by the control API: the OCPP side holds
+  an authorized transaction) says no; when the relay closes without a passed RCD self-test since
+  the EV was plugged in (boards with rcd_test); when the PWM offers more than the board's rating
+  or the cable's while plugged; also when the relay opens more than 100 ms after the EV left C/D
+  (or is still closed 100 ms later, noticed by `check()`).
 - `relay_open_latency_ms` (module level, and per Ev `latency_ms`): the time from the moment the EV
   left C/D (plug/charge changed by `update()`) or `rcd` was injected while the relay was closed, to
   the relay output opening.
 """
-import json
-import os
 import time
 
 import machine
+from uwallbox import store
 
 violations = []
 relay_open_latency_ms = []
@@ -63,13 +66,14 @@ def _amps_for(duty_u16):
 
 class Ev:
     def __init__(self, index, pins, pilot_cal, pp_cal=None, ventilation_ok=False, phases=3,
-                 volts=230):
+                 volts=230, rating_a=32):
         self.id = index + 1
         self.pins = pins
         self._cal = pilot_cal
         self._pp_cal = pp_cal
         self._vent_ok = ventilation_ok
         self._board_phases = phases
+        self._rating_a = rating_a
         self.volts = volts
         # EV and cable
         self.plug = False
@@ -86,6 +90,10 @@ class Ev:
         self.pilot_short = False
         self.rcd_broken = False
         # checks
+        self.authorized = None
+        self.rcd_tests = 0
+        self._tested = False     # a passed RCD self-test since the EV was plugged in
+        self._answered = False   # the RCD answered the running self-test pulse
         self.latency_ms = []
         self._left_us = None
         self._left_flagged = False
@@ -93,6 +101,9 @@ class Ev:
         self._p_relay = pins.get("relay")
         self._p_lock = pins.get("lock")
         self._p_test = pins.get("rcd_test")
+        self._p_lock_fb = pins.get("lock_fb")
+        self._p_trip = pins.get("rcd_trip")
+        self._socket = pins.get("pp_adc") is not None and pp_cal is not None
         self.meter = Meter(self)
         self._levels()
         if pins.get("pilot_adc") is not None:
@@ -148,16 +159,21 @@ class Ev:
     def phases_used(self):
         return min(self.phases, self._board_phases)
 
-    # -- ADC sources (levels cached by _levels() on every change: the reads allocate nothing)
+    # -- ADC sources (levels cached by _levels() on every change: the reads allocate nothing).
+    # An Evse step (a scheduled callback) may run in the middle of update(): the checks judge
+    # `_st`, the state the pilot levels show, stored together with them (the VM runs scheduled
+    # callbacks at jumps, and there is none between the three stores).
     def _levels(self):
+        st = self.state()
         if self.plug and self.pilot_short:
             hi = lo = 0
         else:
             hi = self.high_mv()
             lo = -hi if (self.plug and self.diode_fault) else -12000
         c0, c1 = self._cal
-        self._uv_hi = c0 + (hi + 12000) * (c1 - c0) // 24000
-        self._uv_lo = c0 + (lo + 12000) * (c1 - c0) // 24000
+        uv_hi = c0 + (hi + 12000) * (c1 - c0) // 24000
+        uv_lo = c0 + (lo + 12000) * (c1 - c0) // 24000
+        self._st, self._uv_hi, self._uv_lo = st, uv_hi, uv_lo
 
     def _pilot_uv(self):
         if machine._pwm_high(self._p_pwm):
@@ -187,6 +203,12 @@ class Ev:
         if pin not in (self._p_pwm, self._p_relay, self._p_lock, self._p_test):
             return
         self.meter.integrate(t_us)
+        if pin == self._p_test:
+            if value:
+                self.rcd_tests += 1
+                self._answered = not self.rcd_broken
+            elif self._answered and not self.rcd:
+                self._tested = True
         if pin == self._p_relay and not value and self._left_us is not None:
             ms = time.ticks_diff(t_us, self._left_us) / 1000
             self._left_us = None
@@ -197,18 +219,37 @@ class Ev:
         self._levels()
         self._drive_inputs()
         self.meter.update()
-        self._check(t_us)
+        self._check(t_us, pin, value)
 
-    def _check(self, t_us):
+    def rating(self):
+        """The most the EVSE may offer: the board's rating, and the cable's on socket boards."""
+        return min(self._rating_a, self.cable_a) if self._socket else self._rating_a
+
+    def _check(self, t_us, pin, value):
+        if pin == self._p_pwm and self.plug and self.offered_a() > self.rating() + 0.05:
+            self._violation(t_us, "offered %.2f A over the %d A rating"
+                            % (self.offered_a(), self.rating()))
         if not self.relay_out():
             return
-        st = self.state()
+        st = self._st
         if not (st == "C" or (st == "D" and self._vent_ok)):
             self._violation(t_us, "relay closed in state %s" % st)
         elif not self.oscillating():
             self._violation(t_us, "relay closed without PWM")
-        if self.rcd:
+        if machine._level(self._p_trip) if self._p_trip is not None else self.rcd:
             self._violation(t_us, "relay closed with RCD tripped")
+        if self._p_lock is not None and not self.lock_closed():
+            self._violation(t_us, "relay closed with the socket unlocked")
+        if self.authorized is not None and not self.authorized():
+            self._violation(t_us, "relay closed without an authorized transaction")
+        if pin == self._p_relay and value and self._p_test is not None and not self._tested:
+            self._violation(t_us, "relay closed without a passed RCD self-test since the plug-in")
+
+    def lock_closed(self):
+        """The socket lock's position (its feedback input, else its output)."""
+        if self._p_lock_fb is None:
+            return self._out(self._p_lock)
+        return machine._level(self._p_lock_fb) == 1
 
     def _violation(self, t_us, what):
         violations.append({"connector": self.id, "t_us": t_us, "time": time.time(), "what": what})
@@ -244,6 +285,8 @@ class Ev:
         self.meter.integrate(t)
         was_on = self.relay_out() and self.state() in ("C", "D")
         was_rcd = self.rcd
+        if d.get("plug") and not self.plug:
+            self._tested = False
         for k, v in d.items():
             setattr(self, k, float(v) if k == "max_a" else v)
         if self.relay_out() and self._left_us is None:
@@ -260,6 +303,7 @@ class Ev:
         d["state"] = self.state()
         d["amps"] = self.amps()
         d["relay_open_latency_ms"] = self.latency_ms
+        d["rcd_tests"] = self.rcd_tests
         return d
 
 
@@ -272,11 +316,7 @@ class Meter:
         self.ev = ev
         self.path = "sim_meter%d.json" % ev.id
         self._saved = 0
-        try:
-            with open(self.path) as f:
-                self._saved = int(json.load(f)["wh"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+        self._saved = int(store.load(self.path, {}).get("wh", 0))
         self.energy = float(self._saved)
         self.power = 0.0
         self.amps = (0.0, 0.0, 0.0)
@@ -306,9 +346,6 @@ class Meter:
         self.update()
         wh = int(self.energy)
         if wh > self._saved:
-            tmp = self.path + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump({"wh": wh}, f)
-            os.rename(tmp, self.path)
+            store.save(self.path, {"wh": wh})
             self._saved = wh
         return (wh, self.power, self.amps, self.volts())

@@ -3,19 +3,24 @@
 GET  /state   -> {"ocpp": {"connected", "registration"}, "connectors": [{"id", "cp", "pwm_duty",
                   "offered_a", "relay", "locked", "status", "transaction_id", "meter_wh",
                   "power_w", "fault", "ev": {...plant state...}, "relay_open_latency_ms"}],
-                  "violations": [...], "relay_open_latency_ms": [...]}
+                  "violations": [...], "relay_open_latency_ms": [...], "heap": {"free", "alloc"}}
+                  (heap: bytes after gc.collect()); taken between two Evse
+                  steps (in a scheduled callback, like them), so its fields agree with each other
 POST /ev      {"connector": 1, "plug", "charge", "max_a", "phases", "diode_fault", "ventilation",
                "cable_a"}                           (every field optional; connector default 1)
 POST /fault   {"connector": 1, "rcd", "weld", "lock_jam", "pilot_short", "rcd_broken"}
-POST /rfid    {"id_tag": "..."}   -> awaits app.on_card(id_tag) (plain or coroutine function);
-              answers {"ok": true, "result": <its return value when JSON-able>}
+POST /rfid    {"id_tag": "..."}   -> starts app.on_card(id_tag) (a coroutine function) as a task
+              and answers at once, like a card reader; its errors go to the firmware log
 POST /clock   {"advance_s": N}    -> app.clock.advance(N)
 POSTs answer {"ok": true}; errors answer 400 {"error": "..."} (bad JSON, unknown field or
 connector, wrong type), 404 for an unknown path, 405 for a wrong method, 500 if the app raised.
 """
 import asyncio
+import gc
 import json
 import sys
+
+import micropython
 
 _MAX_BODY = 8192
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
@@ -29,15 +34,13 @@ class HttpError(Exception):
         self.text = text
 
 
-def _jsonable(v):
-    return v is None or isinstance(v, (bool, int, float, str))
-
-
 class Control:
     def __init__(self, app, plants):
         self.app = app
         self.plants = plants
         self.server = None
+        for p, c in zip(plants, app.connectors):   # the plant checks closings against OCPP
+            p.authorized = lambda c=c: bool(c.tx and c.tx["ok"])
 
     async def serve(self, port, host="127.0.0.1"):
         """Run the server until cancelled (prints the "control API on" line once listening)."""
@@ -107,7 +110,7 @@ class Control:
         if path == "/state":
             if method != "GET":
                 raise HttpError(405, "GET only")
-            return self.state()
+            return await self._snapshot()
         h = {"/ev": self._ev, "/fault": self._fault, "/rfid": self._rfid,
              "/clock": self._clock}.get(path)
         if h is None:
@@ -149,13 +152,14 @@ class Control:
         tag = d.get("id_tag")
         if set(d) != {"id_tag"} or not isinstance(tag, str) or not 0 < len(tag) <= 20:
             raise HttpError(400, "id_tag: string of 1-20 characters expected")
-        r = self.app.on_card(tag)
-        if hasattr(r, "send"):       # coroutine
-            r = await r
-        out = {"ok": True}
-        if _jsonable(r):
-            out["result"] = r
-        return out
+        asyncio.create_task(self._card(tag))
+
+    async def _card(self, tag):
+        try:
+            await self.app.on_card(tag)
+        except Exception as e:
+            print("simctl: card %s failed" % tag)
+            sys.print_exception(e)
 
     async def _clock(self, d):
         s = d.get("advance_s")
@@ -163,7 +167,30 @@ class Control:
             raise HttpError(400, "advance_s: number expected")
         self.app.clock.advance(s)
 
+    async def _snapshot(self):
+        """state(), taken in a scheduled callback: no Evse step runs halfway through it."""
+        done = asyncio.ThreadSafeFlag()
+        box = []
+
+        def take(_):
+            try:
+                box.append(self.state())
+            except Exception as e:
+                box.append(e)
+            done.set()
+        while True:
+            try:
+                micropython.schedule(take, None)
+                break
+            except RuntimeError:     # the queue is full: the timer's turn first
+                await asyncio.sleep_ms(1)
+        await done.wait()
+        if isinstance(box[0], Exception):
+            raise box[0]
+        return box[0]
+
     def state(self):
+        heap = _heap()  # before this answer takes any
         app = self.app
         import ev
         conns = []
@@ -193,4 +220,11 @@ class Control:
                          "registration": getattr(app, "registration", None)},
                 "connectors": conns,
                 "violations": ev.violations,
-                "relay_open_latency_ms": ev.relay_open_latency_ms}
+                "relay_open_latency_ms": ev.relay_open_latency_ms,
+                "heap": heap}
+
+
+def _heap():
+    """The heap after a full collection, bytes."""
+    gc.collect()
+    return {"free": gc.mem_free(), "alloc": gc.mem_alloc()}

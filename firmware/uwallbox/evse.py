@@ -1,4 +1,5 @@
-"""The IEC 61851-1 state machine of one connector (docs/ARCHITECTURE.md, "Hardware layer").
+"""The IEC 61851-1 state machine of one connector (docs/ARCHITECTURE.md, "Hardware layer";
+docs/HARDWARE.md, "Safety rules").
 
 `Evse.step()` runs every 10 ms from one `machine.Timer` soft callback (`Evse.start_timer(evses)`),
 so it keeps running while asyncio tasks are busy. It never waits on the network and imports no
@@ -16,21 +17,27 @@ OCPP ChargePointErrorCode), `locked` (socket lock position). Every change of an 
 Rules:
 - The contactor closes only when the debounced and the latest pilot state are C (or D with
   board.VENTILATION), the PWM oscillates with an offer >= 6 A, `allow` and `available` are true,
-  there is no fault, the contactor is not welded and (socket boards) the lock reports locked.
-  It opens in the same step as soon as one of these stops holding; a single sample outside C/D
-  is enough (debouncing delays closing, never opening). The contactor opens before the PWM
-  changes and closes after it has been offered.
+  there is no fault, no RCD self-test is running, the contactor is not welded and (socket
+  boards) the lock reports locked. It opens in the same step as soon as one of these stops
+  holding; a single sample outside C/D is enough (debouncing delays closing, never opening).
+  The contactor opens before the PWM changes and closes after it has been offered.
 - Offered current = min(board.MAX_CURRENT_A, max_a, limit_a, cable rating (socket boards)).
   Below 6 A, or `allow` false, or a latched fault, or state E: standby (steady +12 V, the EV
   stays in B, offered 0).
   `available` false: pilot disabled (steady -12 V, cp reads F; `plugged` keeps its last value).
+- RCD self-test (boards with rcd_trip and rcd_test): at start-up and on each rising edge of
+  plugged-and-allow (before each session draws energy), with the contactor open: rcd_test high,
+  the trip input must follow within 200 ms; rcd_test low, the trip input must release within
+  200 ms. The input is masked while the test runs. No answer to the pulse (a dead RCD) latches
+  GroundFailure until a test passes; the test is then repeated when an EV is plugged in and on
+  `clear_fault()`. No release is a trip (a residual current, or a stuck RCD).
 - Latched faults, cleared when the EV is unplugged (cp A) and the cause is gone, or by
-  `clear_fault()` once the cause is gone: GroundFailure (RCD trip input), PowerSwitchFailure
-  (feedback closed 200 ms or more after opening, or before closing), EVCommunicationError (EV
-  diode missing: low level above -10.5 V while the PWM oscillates, 3 samples), ConnectorLockFailure
-  (lock feedback does not follow within 500 ms; cleared as soon as it matches again),
-  InternalError (step() raised). Conditions (not latched): state E and state D without
-  ventilation -> OtherError.
+  `clear_fault()` once the cause is gone: GroundFailure (RCD trip input, or a failed self-test),
+  PowerSwitchFailure (feedback closed 200 ms or more after opening, or before closing),
+  EVCommunicationError (EV diode missing: low level above -10.5 V while the PWM oscillates, 3
+  samples), ConnectorLockFailure (lock feedback does not follow within 500 ms; cleared as soon
+  as it matches again), InternalError (step() raised). Conditions (not latched): state E and
+  state D without ventilation -> OtherError.
 - Socket lock: locks when plugged and allowed (on the rising edge of plugged-and-allow); unlocks
   when the EV is unplugged (unless `hold_lock`) and on `unlock()`.
 """
@@ -39,19 +46,25 @@ import sys
 import asyncio
 import machine
 from machine import Pin
+from micropython import const
 
 from .hw.pilot import Pilot, classify
 from .hw.relay import Contactor
 
-PERIOD_MS = 10
-WELD_STEPS = 20      # steps after opening before the feedback must show open (200 ms)
-LOCK_STEPS = 50      # steps the lock actuator may take (500 ms)
-DIODE_STEPS = 3      # consecutive bad low levels before the diode fault
-DIODE_MV = -10500    # the low level must be below this while the PWM oscillates
+_PERIOD_MS = const(10)
+_WELD_STEPS = const(20)   # steps after opening before the feedback must show open (200 ms)
+_LOCK_STEPS = const(50)   # steps the lock actuator may take (500 ms)
+_DIODE_STEPS = const(3)   # consecutive bad low levels before the diode fault
+_DIODE_MV = const(-10500)  # the low level must be below this while the PWM oscillates
+_TEST_STEPS = const(20)   # steps each half of the RCD self-test may take (200 ms)
 
-_OFF = 0             # pilot modes
-_STANDBY = 1
-_OFFER = 2
+_OFF = const(0)           # pilot modes
+_STANDBY = const(1)
+_OFFER = const(2)
+
+_IDLE = const(0)          # RCD self-test phases
+_PULSE = const(1)         # rcd_test high: waiting for the trip input
+_RELEASE = const(2)       # rcd_test low again: waiting for the trip input to release
 
 
 class Evse:
@@ -74,7 +87,8 @@ class Evse:
             from .hw.lock import Lock
             self.lock_hw = Lock(c["lock"], c.get("lock_fb"))
         self._rcd = None if c.get("rcd_trip") is None else Pin(c["rcd_trip"], Pin.IN)
-        if c.get("rcd_test") is not None:
+        self._rcd_test = None    # the self-test needs both pins
+        if self._rcd is not None and c.get("rcd_test") is not None:
             self._rcd_test = Pin(c["rcd_test"], Pin.OUT, value=0)
         # inputs
         self.allow = False
@@ -96,13 +110,17 @@ class Evse:
         self._cand = None        # debounce candidate and its count
         self._cnt = 0
         self._latched = None     # latched fault code
-        self._since_open = WELD_STEPS
+        self._since_open = _WELD_STEPS
         self._osc = 0            # consecutive samples taken while the PWM oscillated
         self._diode_bad = 0
         self._pa = False         # plugged and allow, last step
         self._lock_steps = 0
         self._offer = -1.0       # current the PWM offers (-1: none)
         self._errors = 0
+        self._test_due = self._rcd_test is not None   # RCD self-test: wanted (start-up),
+        self._test = _IDLE                              # its phase,
+        self._test_n = 0                                # steps in the phase
+        self._rcd_dead = False   # the last self-test failed
 
     # -- the 10 ms step
     def step(self):
@@ -125,20 +143,24 @@ class Evse:
         elif cp == "B" or cp == "C" or cp == "D":
             plugged = True
         raw_ev = raw == "B" or raw == "C" or raw == "D"
+        pa = plugged and self.allow
 
         # -- faults
         latched = self._latched
-        if self._rcd is not None and self._rcd.value():
-            latched = "GroundFailure"
-        if osc and self._osc and raw_ev and p.low_mv > DIODE_MV:
+        if self._rcd_test is not None and (
+                (pa and not self._pa) or (plugged and not self.plugged and self._rcd_dead)):
+            self._test_due = True
+        if self._rcd is not None:
+            latched = self._rcd_check(latched)
+        if osc and self._osc and raw_ev and p.low_mv > _DIODE_MV:
             self._diode_bad += 1
-            if self._diode_bad >= DIODE_STEPS and latched is None:
+            if self._diode_bad >= _DIODE_STEPS and latched is None:
                 latched = "EVCommunicationError"
         else:
             self._diode_bad = 0
         self._osc = self._osc + 1 if osc else 0
         if not c.closed:
-            if self._since_open < WELD_STEPS:
+            if self._since_open < _WELD_STEPS:
                 self._since_open += 1
             elif c.welded() and latched is None:
                 latched = "PowerSwitchFailure"
@@ -146,13 +168,11 @@ class Evse:
         # -- socket lock
         lk = self.lock_hw
         if lk is not None:
-            pa = plugged and self.allow
             want = lk.commanded
             if pa and not self._pa:
                 want = True
             elif cp == "A" and not self.hold_lock:
                 want = False
-            self._pa = pa
             if want != lk.commanded:
                 if not want and c.closed:
                     c.open()
@@ -162,10 +182,11 @@ class Evse:
                 else:
                     lk.unlock()
                 self._lock_steps = 0
-            elif self._lock_steps < LOCK_STEPS:
+            elif self._lock_steps < _LOCK_STEPS:
                 self._lock_steps += 1
             elif not lk.ok() and latched is None:
                 latched = "ConnectorLockFailure"
+        self._pa = pa
 
         # -- clear latched faults whose cause is gone
         if latched is not None and self._cause_gone(latched, cp):
@@ -199,8 +220,8 @@ class Evse:
 
         # -- contactor: open first, then the pilot, then close
         st_ok = (raw == "C" and cp == "C") or (self._vent and raw == "D" and cp == "D")
-        may = (mode == _OFFER and osc and st_ok and fault is None
-               and (lk is None or (lk.commanded and lk.locked)))
+        may = (mode == _OFFER and osc and st_ok and fault is None and self._test == _IDLE
+               and not self._test_due and (lk is None or (lk.commanded and lk.locked)))
         if c.closed and not may:
             c.open()
             self._since_open = 0
@@ -215,7 +236,7 @@ class Evse:
             else:
                 p.standby()
         if may and not c.closed:
-            if self._since_open >= WELD_STEPS and c.welded():
+            if self._since_open >= _WELD_STEPS and c.welded():
                 self._latched = fault = "PowerSwitchFailure"
             else:
                 c.close()
@@ -250,6 +271,45 @@ class Evse:
         if ch:
             self.changed.set()
 
+    def _rcd_check(self, latched):
+        """The RCD this step: its trip input, or one step of the self-test (the contactor stays
+        open while a test is due or runs; the test masks the input). Returns the latched fault."""
+        tripped = self._rcd.value()
+        test = self._rcd_test
+        phase = self._test
+        if phase == _IDLE:
+            if tripped:
+                latched = "GroundFailure"
+            elif self._test_due:
+                test.on()
+                self._test = _PULSE
+                self._test_n = 0
+            self._test_due = False
+        else:
+            n = self._test_n + 1
+            self._test_n = n
+            if phase == _PULSE:
+                if tripped:
+                    test.off()
+                    self._test = _RELEASE
+                    self._test_n = 0
+                elif n >= _TEST_STEPS:
+                    test.off()
+                    self._test = _IDLE
+                    self._rcd_dead = True
+            elif not tripped:
+                self._test = _IDLE
+                if self._rcd_dead and latched == "GroundFailure":
+                    latched = None   # the RCD works again
+                self._rcd_dead = False
+            elif n >= _TEST_STEPS:   # it answered but stays tripped: a residual current
+                self._test = _IDLE
+                self._rcd_dead = False
+                latched = "GroundFailure"
+        if self._rcd_dead and latched is None:
+            latched = "GroundFailure"
+        return latched
+
     def _cause_gone(self, code, cp):
         if code == "ConnectorLockFailure":
             return self.lock_hw is None or self.lock_hw.ok()
@@ -259,7 +319,7 @@ class Evse:
 
     def _cause_clear(self, code):
         if code == "GroundFailure":
-            return self._rcd is None or not self._rcd.value()
+            return not self._rcd_dead and (self._rcd is None or not self._rcd.value())
         if code == "PowerSwitchFailure":
             return not self.contactor.welded()
         if code == "ConnectorLockFailure":
@@ -285,7 +345,10 @@ class Evse:
 
     # -- commands
     def clear_fault(self):
-        """Clear a latched fault if its cause is gone; True if no latched fault remains."""
+        """Clear a latched fault if its cause is gone; True if no latched fault remains. After a
+        failed RCD self-test, starts another one: its success clears the fault."""
+        if self._rcd_dead:
+            self._test_due = True
         f = self._latched
         if f is not None and self._cause_clear(f):
             self._latched = None
@@ -294,7 +357,7 @@ class Evse:
 
     def unlock(self):
         """Open the contactor and unlock the socket now; True if the lock reports unlocked
-        (waits up to LOCK_STEPS * 10 ms for the feedback). True without a lock."""
+        (waits up to 500 ms for the feedback). True without a lock."""
         lk = self.lock_hw
         if lk is None:
             return True
@@ -306,7 +369,7 @@ class Evse:
         if not lk.ok():
             import time
             t = time.ticks_ms()
-            while not lk.ok() and time.ticks_diff(time.ticks_ms(), t) < LOCK_STEPS * PERIOD_MS:
+            while not lk.ok() and time.ticks_diff(time.ticks_ms(), t) < _LOCK_STEPS * _PERIOD_MS:
                 time.sleep_ms(5)
         self.relay = self.contactor.closed
         self.locked = lk.locked
@@ -315,7 +378,7 @@ class Evse:
 
     # -- the timer
     @staticmethod
-    def start_timer(evses, period=PERIOD_MS):
+    def start_timer(evses, period=_PERIOD_MS):
         return start_timer(evses, period)
 
     @staticmethod
@@ -342,7 +405,7 @@ _timer = None
 _ticker = None
 
 
-def start_timer(evses, period=PERIOD_MS):
+def start_timer(evses, period=_PERIOD_MS):
     """Start the one machine.Timer(0) stepping EVSES every PERIOD ms (replaces a running one)."""
     global _timer, _ticker
     stop_timer()

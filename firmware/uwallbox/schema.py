@@ -64,7 +64,7 @@ def load(action):
     except OSError:
         raise CallError(NOT_IMPLEMENTED, "no schema for " + action)
     with f:
-        return json.load(f)
+        return json.loads(f.read())  # json.load reads a file byte by byte
 
 
 def validate(action, payload):

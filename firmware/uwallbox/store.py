@@ -23,7 +23,7 @@ def load(path, default=None):
     """The JSON in PATH, or DEFAULT when it is missing or unreadable."""
     try:
         with open(path) as f:
-            return json.load(f)
+            return json.loads(f.read())  # json.load reads a file byte by byte
     except (OSError, ValueError):
         return default
 

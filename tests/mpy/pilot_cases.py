@@ -135,3 +135,54 @@ def test_measure_allocates_nothing_in_loop():
     finally:
         micropython.heap_unlock()
     assert p.high_mv > p.low_mv
+
+
+def test_amps_for_boundaries():
+    table = ((7.9, None), (8.0, 6.0), (9.99, 6.0), (10.0, 6.0), (16.0, 9.6), (50.0, 30.0),
+             (85.0, 51.0), (85.1, 52.75), (90.0, 65.0), (96.0, 80.0), (96.5, 80.0), (97.0, 80.0),
+             (97.1, None), (0.0, None), (100.0, None))
+    for duty, want in table:
+        got = pilot.amps_for(duty)
+        ok = got is None if want is None else got is not None and close(got, want, 0.001)
+        assert ok, (duty, got, want)
+
+
+def test_classify_exact_thresholds():
+    # a level exactly on a threshold belongs to the lower state
+    table = ((10501, "A"), (10500, "B"), (7501, "B"), (7500, "C"), (4501, "C"), (4500, "D"),
+             (1501, "D"), (1500, "E"), (-9999, "E"), (-10000, "F"))
+    for mv, want in table:
+        assert classify(mv) == want, (mv, classify(mv), want)
+
+
+def test_offer_as_the_ev_reads_it():
+    # the 16-bit duty the PWM really runs at: the EV reads the offered current, never more
+    ev = board.plants[0]
+    p = Pilot(CONN["pilot_pwm"], CONN["pilot_adc"], board.PILOT_CAL)
+    for amps in (6, 6.5, 8, 10, 13, 16, 20, 25, 32, 40, 48, 51, 53, 60, 63, 70, 75, 80):
+        p.offer(amps)
+        got = ev.offered_a()
+        assert close(got, amps, 0.01) and got <= amps + 0.005, (amps, got, p.duty)
+    for amps in (0, 5.99, None):
+        p.offer(amps)
+        assert p.duty == 100.0 and ev.offered_a() == 0.0, amps
+
+
+def test_state_table_through_the_plant():
+    # what the EV does -> the state the EVSE classifies (PWM offering 16 A)
+    ev = board.plants[0]
+    p = Pilot(CONN["pilot_pwm"], CONN["pilot_adc"], board.PILOT_CAL)
+    p.offer(16)
+    table = (({"plug": False}, "A"), ({"plug": True}, "B"), ({"plug": True, "charge": True}, "C"),
+             ({"plug": True, "charge": True, "ventilation": True}, "D"),
+             ({"plug": True, "charge": False, "ventilation": True}, "B"))
+    for kw, want in table:
+        ev.update({"plug": False, "charge": False, "ventilation": False})
+        ev.update(kw)
+        assert classify(p.measure()) == want, (kw, p.high_mv)
+    ev.update({"plug": True})
+    ev.update({"pilot_short": True}, ("pilot_short",))
+    assert classify(p.measure()) == "E", p.high_mv
+    ev.update({"pilot_short": False}, ("pilot_short",))
+    p.disable()
+    assert classify(p.measure()) == "F", p.high_mv

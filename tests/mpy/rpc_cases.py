@@ -148,7 +148,13 @@ async def test_unknown_action_not_implemented():
 
 
 async def test_known_unsupported_action():
-    out = await _answer([2, "8", "GetDiagnostics", {"location": "ftp://x/"}])
+    from uwallbox import actions
+    has = actions.has
+    actions.has = lambda name: name != "firmware"  # a build without the Firmware Management profile
+    try:
+        out = await _answer([2, "8", "GetDiagnostics", {"location": "ftp://x/"}])
+    finally:
+        actions.has = has
     assert out[:3] == [4, "8", "NotSupported"], out
 
 

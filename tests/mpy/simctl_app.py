@@ -22,6 +22,7 @@ class Conn:
         self.evse = evse
         self.status = "Available"
         self.transaction_id = None
+        self.tx = None
         self.meter_wh = 0
         self.power_w = 0.0
 
@@ -45,22 +46,16 @@ class App:
         self.evses = [Evse(board, i) for i in range(len(board.CONNECTORS))]
         self.connectors = [Conn(i, e) for i, e in enumerate(self.evses)]
 
-    def on_card(self, tag):
-        # plain for tags starting with "SYNC", a coroutine otherwise: the API must handle both
-        if tag.startswith("SYNC"):
-            print("card", tag, "sync")
-            return "Sync"
-        return self._card(tag)
-
-    async def _card(self, tag):
-        await asyncio.sleep_ms(5)
+    async def on_card(self, tag):
+        # "SLOW...": takes 2 s (the control API must not wait); "BOOM": raises
+        await asyncio.sleep_ms(2000 if tag.startswith("SLOW") else 5)
         if tag == "BOOM":
             raise ValueError("card reader on fire")
         print("card", tag)
         c = self.connectors[0]
         c.transaction_id = 42
+        c.tx = {"ok": True}
         c.evse.allow = True
-        return "Accepted"
 
     async def run(self):
         Evse.start_timer(self.evses)

@@ -89,10 +89,11 @@ class Pilot:
         return 0.0 < self.duty < 100.0
 
     def set_duty(self, percent):
-        """Raw duty cycle in percent (0 = steady -12 V, 100 = steady +12 V)."""
+        """Raw duty cycle in percent (0 = steady -12 V, 100 = steady +12 V). Rounded down: an EV
+        never reads more than the offer (at 85 % a hair more would read 52.5 A instead of 51)."""
         if percent != self.duty:
             self.duty = percent
-            self._pwm.duty_u16(int(percent * 655.35 + 0.5))
+            self._pwm.duty_u16(int(percent * 65535 / 100))
 
     def offer(self, amps):
         """PWM offering AMPS (6-80 A); below 6 A: standby (steady +12 V). Returns the duty."""
