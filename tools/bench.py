@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""`make bench`: what the firmware needs and how fast it reacts, as one markdown table.
+
+    tools/bench.py [--quick] [--out bench/results.json] [--update-readme]
+
+One row per measure (the modules in tools/bench/ say how each is taken); the same figures go to
+the JSON file. Times are medians of several runs with their spread; comparisons are ratios of
+figures taken side by side in the same run. --quick runs every row on a tiny size (the smoke test,
+tests/test_bench.py); --update-readme puts the table in README.md between the bench markers.
+A benchmark prints figures: a slow machine gives slow figures, never a failure.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import bench_localauth
+from bench import footprint, safety, scenario, smart, throughput
+from bench.launch import LaunchFailed
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+SECTION = """
+## Benchmarks
+
+`make bench` (`tools/bench.py`, two to three minutes) measures the firmware in the simulator and
+writes this table here and its figures to `bench/results.json`. Heap sizes are in `wK`, the
+unit of `micropython -X heapsize=NwK`: one wK is a KiB on a 32-bit port like the ESP32's (a plain
+ESP32 gives MicroPython about 112 KiB), two here. Times are those of the unix port on the machine
+named, not of an ESP32.
+
+"""
+SIZES = {  # full run, --quick
+    "cards": (1000, 100), "heap": ((32, 256, 1), (256, 512, 256)), "calls": (2000, 200),
+    "batches": (4, 2), "samples": (50, 5), "list_cards": (10000, 1000), "smart_runs": (30, 3), "boots": (5, 1),
+}
+
+
+def say(line):
+    print(f"bench | {line}", file=sys.stderr, flush=True)
+
+
+# -- the rows: (key, title, measure(size) -> figures, text(figures) -> (result, how)) -----------
+
+def _heap(size):
+    return scenario.measure(size["cards"], *size["heap"], log=say)
+
+
+def _heap_text(r):
+    mpy, src = r["mpy"], r["source"]
+    used = mpy["after_boot_bytes"] * 4 / r["word_bytes"] / 1024  # wK
+    return (f"passes at **{mpy['heap_k']} wK** (.mpy image), {src['heap_k']} wK (sources); in use after boot "
+            f"{used:.0f} wK ({mpy['after_boot_bytes']:,} B here)",
+            f"smallest `-X heapsize=NwK` at which boot, 3 sessions (card, remote start, offline card), "
+            f"MeterValues every 1 s, a SetChargingProfile, GetConfiguration of all keys and a {r['cards']:,}-entry "
+            f"SendLocalList complete: bisection over whole K, a fresh process per probe ({len(mpy['probes'])} + "
+            f"{len(src['probes'])}); a probe fails on MemoryError, exit or 3x the time of a pass. In use: "
+            f"`gc.mem_alloc()` after `gc.collect()` (GET /state)")
+
+
+def _rpc(size):
+    return throughput.measure(size["calls"], size["batches"])
+
+
+def _rpc_text(r):
+    fw, ref = r["firmware"], r["reference"]
+    return (f"firmware {_t(fw['calls_per_s'], 'calls/s', fmt='.0f')}, {_ms(fw['net_cpu_s_per_call'])} CPU/call; "
+            f"`ocpp` reference {_t(ref['calls_per_s'], 'calls/s', fmt='.0f')}, {_ms(ref['net_cpu_s_per_call'])} "
+            f"CPU/call: **CPU/call {r['cpu_ratio']:.2f}x, rate {r['rate_ratio']:.2f}x** the reference's",
+            f"{r['calls']:,} CALLs (GetConfiguration of one key, DataTransfer) one after another from one CSMS to "
+            f"each, {r['batches']} batches taking turns; CPU: utime+stime (/proc) of the micropython process less "
+            f"its idle share ({fw['idle_cpu_share']:.0%} of a core: Evse steps, sim tick), and of a CPython "
+            f"`ocpp.v16.ChargePoint` (tools/bench/refcp.py)")
+
+
+def _safety(size):
+    return safety.measure(size["samples"])
+
+
+def _safety_text(r):
+    return (f"idle {_pct(r['idle_ms'])}; busy {_pct(r['busy_ms'])}",
+            f"EV leaves state C -> relay output open, timed in the mocked pins (`relay_open_latency_ms`), "
+            f"{r['idle_ms']['n']} samples idle and {r['busy_ms']['n']} while {r['load_messages']} SendLocalList "
+            f"messages arrive back to back")
+
+
+def _localauth(size):
+    return bench_localauth.run(size["list_cards"])
+
+
+def _localauth_text(r):
+    kb = 1024
+    return (f"update {r['update_total_s']:.1f} s ({r['update_p50_ms']:.0f} ms per message, max "
+            f"{r['update_max_ms']:.0f} ms); lookup p50 {r['lookup_p50_us']} / p99 {r['lookup_p99_us']} us; heap an "
+            f"update needs {r['heap_update_b'] / kb:.1f} KB, a lookup {r['heap_lookup_b']} B; flash "
+            f"{r['flash_bytes'] / kb:.0f} KB ({r['flash_blocks_bytes'] / kb:.0f} KB in 4 KB blocks)",
+            f"{r['cards']:,} cards through `localauth.send_local_list` (a Full list, then Differential messages of "
+            f"{r['message_entries']}) under micropython -X heapsize={bench_localauth.HEAP}, then a lookup of each; "
+            f"heap: the smallest free region an operation completes in, by bisection (tools/bench_localauth.py)")
+
+
+def _smart(size):
+    return smart.measure(size["smart_runs"])
+
+
+def _smart_text(r):
+    return (f"composite schedule {_t(r['composite_ms'])} for 24 h ({r['composite_periods']} periods); "
+            f"one offers() {_t(r['offers_us'], 'us', fmt='.0f')}",
+            f"{r['profiles']} profiles x {r['periods_each']} periods (TxDefaultProfiles on 9 stack levels, a "
+            f"ChargePointMaxProfile): `schedule.composite()` without a period cap, and `offers()`, "
+            f"{r['composite_ms']['n']} runs under micropython")
+
+
+def _startup(size):
+    return footprint.measure(size["boots"])
+
+
+def _startup_text(r):
+    mpy, lines = r["mpy_bytes"], r["py_lines"]
+    return (f"boot to Accepted {_t(r['boot_mpy_s'], scale=1000, fmt='.0f')} (.mpy image), "
+            f"{_t(r['boot_source_s'], scale=1000, fmt='.0f')} (sources); .mpy {mpy['firmware']:,} B firmware + "
+            f"{mpy['lib']:,} B lib (image {r['image_bytes']:,} B); {lines['firmware']:,} + {lines['lib']:,} lines",
+            f"launches on a fresh flash ({r['boot_mpy_s']['n']} each): micropython process start (/proc, to 10 ms) "
+            f"to the CSMS's BootNotification Accepted; image: tools/build.py; lines of the .py files")
+
+
+def _t(s, unit="ms", scale=1, fmt=".1f"):
+    """'median unit (min-max)' of a spread."""
+    return f"{s['median'] * scale:{fmt}} {unit} ({s['min'] * scale:{fmt}}-{s['max'] * scale:{fmt}})"
+
+
+def _ms(s):
+    return f"{s['median'] * 1000:.2f} ms"
+
+
+def _pct(s):
+    return f"p50 {s['median']:.1f} / p99 {s['p99']:.1f} / max {s['max']:.1f} ms"
+
+
+ROWS = (
+    ("heap", "Heap", _heap, _heap_text),
+    ("rpc", "RPC throughput", _rpc, _rpc_text),
+    ("safety", "Safety reaction", _safety, _safety_text),
+    ("localauth", "Local list", _localauth, _localauth_text),
+    ("smart", "Smart charging", _smart, _smart_text),
+    ("startup", "Start-up and size", _startup, _startup_text),
+)
+
+
+def machine():
+    """`uname -m`, the CPU model (/proc/cpuinfo) and the number of cores."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"arch": platform.machine(), "cpu": cpu, "cores": os.cpu_count()}
+
+
+def run(quick):
+    size = {k: v[quick] for k, v in SIZES.items()}
+    results = {"date": date.today().isoformat(), "machine": machine(), "quick": quick, "rows": {}}
+    for key, title, measure, _ in ROWS:
+        say(f"{title} ...")
+        t = time.monotonic()
+        try:
+            row = measure(size)
+        except (Exception, LaunchFailed) as e:  # a broken row is reported, the others still run
+            row = {"error": f"{type(e).__name__}: {e}"}
+        row["seconds"] = round(time.monotonic() - t, 1)
+        say(f"{title}: {row['seconds']} s")
+        results["rows"][key] = row
+    return results
+
+
+def table(results):
+    lines = ["| measure | result | how |", "|---|---|---|"]
+    for key, title, _, text in ROWS:
+        r = results["rows"][key]
+        result, how = ("failed: " + r["error"], "") if "error" in r else text(r)
+        lines.append(f"| {title} | {result} | {how} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(results, text, readme=README):
+    """Put TEXT (the table), dated, between the bench markers of README (added at its end with the
+    Benchmarks section if missing)."""
+    m = results["machine"]
+    block = f"Measured on {results['date']}, {m['arch']}, {m['cpu']}, {m['cores']} cores:\n\n{text}"
+    doc = readme.read_text()
+    if START not in doc or END not in doc:
+        doc = doc.rstrip("\n") + "\n" + SECTION + START + "\n" + END + "\n"
+    head, rest = doc.split(START, 1)
+    readme.write_text(head + START + "\n" + block + END + rest.split(END, 1)[1])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="every row on a tiny size (a smoke test)")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results.json"), help="the JSON file written")
+    p.add_argument("--update-readme", action="store_true", help="put the table in README.md")
+    args = p.parse_args(argv)
+    results = run(args.quick)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    text = table(results)
+    print(text, end="")
+    if args.update_readme:
+        update_readme(results, text)
+    return 1 if any("error" in r for r in results["rows"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Row "heap": the standard scenario, and the smallest heap at which it still completes, for the
+device image (.mpy, as on the ESP32) and for the sources (compiled at import, as the simulator runs).
+
+The scenario: boot, MeterValueSampleInterval 1 s, GetConfiguration of every key, a local list of
+CARDS entries (SendLocalList in messages of SendLocalListMaxLength), then three charging sessions:
+by card (with a SetChargingProfile that lowers the offer while it charges), by
+RemoteStartTransaction, and by card while the CSMS refuses connections (offline, from the local
+list), whose messages are delivered once it accepts them again.
+"""
+import time
+
+from .launch import LaunchFailed, device_image, firmware, registered, run_mpy, running
+
+TAG = "CARD%05d"  # idTags of the local list
+_BAD = ("MemoryError", "firmware reset", "firmware exited", "Traceback")
+
+
+class ProbeFailed(Exception):
+    """The firmware failed the scenario (its reason is the message)."""
+
+
+class Probe:
+    """One run of the scenario on one firmware, within a time budget."""
+
+    def __init__(self, cp, csms, budget_s):
+        self.cp, self.csms, self.api = cp, csms, cp.api
+        self.deadline = time.monotonic() + budget_s
+        self._seen = 0  # characters of the log checked so far (less an overlap)
+
+    def check(self):
+        """Raise ProbeFailed if the firmware died, logged a MemoryError, or ran out of time."""
+        log = self.cp.log()
+        bad = next((b for b in _BAD if b in log[self._seen:]), None)
+        self._seen = max(0, len(log) - 40)
+        if bad or not self.cp.running:
+            raise ProbeFailed(bad or "the simulator exited")
+        if time.monotonic() > self.deadline:
+            raise ProbeFailed("out of time")
+
+    def left(self):
+        return max(0.1, self.deadline - time.monotonic())
+
+    def until(self, predicate):
+        """The first GET /state for which PREDICATE holds, checking the firmware meanwhile."""
+        while True:
+            self.check()
+            try:
+                return self.api.wait(predicate, timeout=min(1, self.left()))
+            except TimeoutError:
+                pass
+
+    def status(self, *statuses):
+        return self.until(lambda s: s["connectors"][0]["status"] in statuses)["connectors"][0]
+
+    def call(self, action, payload, expect=None):
+        """The firmware's answer to a CALL; ProbeFailed without one, or if it differs from EXPECT."""
+        self.check()
+        try:
+            answer = self.csms.call(self.cp.id, (action, payload), timeout=min(15, self.left()))
+        except Exception as e:  # CallErrorResponse, TimeoutError, ConnectionError
+            raise ProbeFailed(f"{action}: {e!r}") from None
+        if expect is not None and answer != expect:
+            raise ProbeFailed(f"{action}: {answer}")
+        return answer
+
+    def wait_for(self, action, predicate, since):
+        """Csms.wait_for() for our charge point, checking the firmware meanwhile."""
+        while True:
+            self.check()
+            try:
+                return self.csms.wait_for(action, predicate, min(1, self.left()), self.cp.id, since)
+            except TimeoutError:
+                pass
+
+
+def scenario(p, cards):
+    """Run the standard scenario on probe P."""
+    p.until(lambda s: s["ocpp"]["registration"] == "Accepted" and s["ocpp"]["connected"])
+    ok = {"status": "Accepted"}
+    p.call("ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": "1"}, ok)
+    keys = p.call("GetConfiguration", {})["configurationKey"]
+    chunk = int(next(k["value"] for k in keys if k["key"] == "SendLocalListMaxLength"))
+    for n, first in enumerate(range(0, cards, chunk)):
+        entries = [{"idTag": TAG % i, "idTagInfo": {"status": "Accepted"}}
+                   for i in range(first, min(cards, first + chunk))]
+        p.call("SendLocalList", {"listVersion": n + 1, "updateType": "Differential" if n else "Full",
+                                 "localAuthorizationList": entries}, ok)
+
+    def card(i):
+        return lambda *_: p.api.rfid(TAG % i)
+
+    _session(p, card(1), card(1), profile=True)
+    _session(p, lambda: p.call("RemoteStartTransaction", {"idTag": TAG % 2, "connectorId": 1}, ok),
+             lambda tid: p.call("RemoteStopTransaction", {"transactionId": tid}, ok))
+    p.csms.auth = {}  # every connection refused (HTTP 401): offline
+    p.csms.disconnect(p.cp.id)
+    p.until(lambda s: not s["ocpp"]["connected"])
+    mark = p.csms.mark()
+    _session(p, card(cards - 1), card(cards - 1), online=False)
+    p.csms.auth = None
+    p.wait_for("StopTransaction", lambda q: q.get("idTag") == TAG % (cards - 1), mark)
+
+
+def _session(p, start, stop, online=True, profile=False):
+    """Plug in, START(), charge with meter values every second (ONLINE: wait for the first; PROFILE:
+    set a TxProfile of 10 A and wait for the offer to follow), STOP(transactionId), unplug."""
+    mark = p.csms.mark()
+    p.api.ev(plug=True, charge=True, max_a=16)
+    start()
+    tid = p.status("Charging")["transaction_id"]
+    if profile:
+        p.call("SetChargingProfile", {"connectorId": 1, "csChargingProfiles": {
+            "chargingProfileId": 1, "transactionId": tid, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+            "chargingProfileKind": "Relative", "chargingSchedule": {
+                "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}]}}},
+            {"status": "Accepted"})
+        p.until(lambda s: s["connectors"][0]["offered_a"] == 10)
+    if online:
+        p.wait_for("MeterValues", None, mark)
+    time.sleep(1.5)  # a couple of samples
+    stop(tid)
+    p.status("Finishing")
+    p.api.ev(plug=False)
+    p.status("Available")
+
+
+def probe(heap_k, cards, budget_s):
+    """(passed, why, seconds): the scenario at -X heapsize=<heap_k>wK."""
+    t = time.monotonic()
+    try:
+        with firmware(f"{heap_k}wK") as (cp, csms):
+            scenario(Probe(cp, csms, budget_s), cards)
+    except (ProbeFailed, LaunchFailed) as e:
+        return False, str(e).split(";")[0], time.monotonic() - t
+    return True, "", time.monotonic() - t
+
+
+def after_boot():
+    """Heap in use once registered, after a gc.collect() (GET /state), bytes: the least of 3 reads."""
+    with firmware() as (cp, csms):
+        registered(cp, csms)
+        time.sleep(1)
+        return min(cp.api.state()["heap"]["alloc"] for _ in range(3))
+
+
+def word_bytes():
+    """Bytes of a machine word of the micropython binary (8 on a 64-bit port: NwK = 2N KiB)."""
+    return int(run_mpy(["-c", "import sys; print(8 if sys.maxsize >> 32 else 4)"]).stdout)
+
+
+def smallest_heap(cards, lo, hi, step, log):
+    """Bisection: the smallest heap (whole wK, to STEP) at which the scenario passes, LO taken as
+    failing, HI tried first (doubled until it passes). {"heap_k", "probes": [...]}."""
+    probes = []
+
+    def run(k):
+        budget = 3 * min([p["seconds"] for p in probes if p["passed"]] or [120])
+        ok, why, s = probe(k, cards, budget)
+        probes.append({"heap_k": k, "passed": ok, "why": why, "seconds": round(s, 1)})
+        log(f"heap {k}wK: {'passed' if ok else 'failed (' + why + ')'} in {s:.1f} s")
+        return ok
+
+    while not run(hi):
+        lo, hi = hi, hi * 2
+    while hi - lo > step:
+        mid = (lo + hi) // 2
+        if run(mid):
+            hi = mid
+        else:
+            lo = mid
+    return {"heap_k": hi, "probes": probes}
+
+
+def measure(cards, lo, hi, step, log):
+    """smallest_heap() and after_boot() of the device image ("mpy") and of the sources ("source")."""
+    out = {"cards": cards, "word_bytes": word_bytes()}
+    with device_image() as image:
+        for name, folder in (("mpy", image), ("source", None)):
+            with running(folder):
+                log(f"heap of the {name} firmware")
+                out[name] = {**smallest_heap(cards, lo, hi, step, log), "after_boot_bytes": after_boot()}
+    return out
