@@ -53,9 +53,12 @@ def _heap(size):
 
 def _heap_text(r):
     mpy, src = r["mpy"], r["source"]
-    used = mpy["after_boot_bytes"] * 4 / r["word_bytes"] / 1024  # wK
-    return (f"passes at **{mpy['heap_k']} wK** (.mpy image), {src['heap_k']} wK (sources); in use after boot "
-            f"{used:.0f} wK ({mpy['after_boot_bytes']:,} B here)",
+    wk = 4 / r["word_bytes"] / 1024  # wK per byte
+    used, sim = mpy["after_boot_bytes"], mpy["sim_bytes"]
+    return (f"passes at **{mpy['heap_k']} wK** (.mpy image; about {mpy['heap_k'] - sim * wk:.0f} wK without the "
+            f"simulated hardware), {src['heap_k']} wK (sources); in use after boot "
+            f"{used * wk:.0f} wK ({used:,} B here), of which the simulated hardware (mocked `machine`, EV "
+            f"plant, control API) {sim * wk:.0f} wK: **the firmware itself {(used - sim) * wk:.0f} wK**",
             f"smallest `-X heapsize=NwK` at which boot, 3 sessions (card, remote start, offline card), "
             f"MeterValues every 1 s, a SetChargingProfile, GetConfiguration of all keys and a {r['cards']:,}-entry "
             f"SendLocalList complete: bisection over whole K, a fresh process per probe ({len(mpy['probes'])} + "

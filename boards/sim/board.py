@@ -8,9 +8,13 @@ callbacks run while asyncio idles) and, when UWB_SIM_CONTROL is set, the control
 Environment: UWB_SIM_CONNECTORS (number of connectors, default 1), UWB_SIM_CONTROL (control API
 port; no control API when unset).
 """
+import gc
 import os
 
-import ev as _ev
+gc.collect()
+_heap0 = gc.mem_alloc()
+import machine  # noqa: E402  (the mocked hardware; on a device it is in ROM, not on the heap)
+import ev as _ev  # noqa: E402
 
 NAME = "sim"
 MAX_CURRENT_A = 32
@@ -36,6 +40,8 @@ BUTTON = 0
 plants = [_ev.Ev(i, CONNECTORS[i], PILOT_CAL, PP_CAL, VENTILATION, PHASES, VOLTAGE_V, MAX_CURRENT_A)
           for i in range(_N)]
 
+gc.collect()
+heap = gc.mem_alloc() - _heap0  # bytes the simulated hardware holds on the firmware's heap
 _tasks = []     # the asyncio tasks attach() started (cancel with detach())
 control = None  # the simctl.Control once started
 
@@ -47,14 +53,17 @@ def meter(index):
 
 def attach(app):
     """Called once the app is built: start the idle tick and the control API (UWB_SIM_CONTROL)."""
-    global control
+    global control, heap
     import asyncio
-    import machine
     _tasks.append(asyncio.create_task(machine._idle_loop(5)))
     port = os.getenv("UWB_SIM_CONTROL")
     if port:
+        gc.collect()
+        before = gc.mem_alloc()
         import simctl
         control = simctl.Control(app, plants)
+        gc.collect()
+        heap += gc.mem_alloc() - before
         _tasks.append(asyncio.create_task(control.serve(int(port))))
 
 

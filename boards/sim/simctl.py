@@ -225,6 +225,8 @@ class Control:
 
 
 def _heap():
-    """The heap after a full collection, bytes."""
+    """The heap after a full collection, bytes; "sim": what the simulated hardware (mocked
+    machine, EV plants, this control API) holds of it, which a device does not spend."""
+    import board
     gc.collect()
-    return {"free": gc.mem_free(), "alloc": gc.mem_alloc()}
+    return {"free": gc.mem_free(), "alloc": gc.mem_alloc(), "sim": board.heap}

@@ -3,11 +3,11 @@ import asyncio
 from micropython import const
 
 from . import store
-from .actions import has
 from .errors import CallError
 from .rpc import Offline
 
 _CACHE = "authcache.json"
+_LIST = "lal/index"  # cardstore's index: a local list is installed (else localauth stays unloaded)
 _CACHE_MAX = const(64)  # entries kept; the oldest is dropped first
 
 
@@ -32,14 +32,14 @@ class Auth:
     def __init__(self, app):
         self.app = app
         self.cache = store.load(_CACHE, {})
-        if has("localauth"):
+        if store.exists(_LIST):
             from . import localauth
 
             localauth.cards()  # opening the list removes what an interrupted update left
 
     def listed(self, tag):
         """idTagInfo of TAG in the local list (when enabled), or None."""
-        if self.app.config["LocalAuthListEnabled"] and has("localauth"):
+        if self.app.config["LocalAuthListEnabled"] and store.exists(_LIST):
             from . import localauth
 
             return localauth.lookup(self.app, tag)
