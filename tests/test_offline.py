@@ -64,6 +64,18 @@ def test_reconnects_without_a_new_boot(csms, charge_point):
     assert cp.api.state()["ocpp"]["registration"] == "Accepted"
 
 
+def test_dead_link_detected_by_pings(csms, charge_point):
+    cp = charge_point()
+    registered(cp, csms)
+    configure(csms, cp, "WebSocketPingInterval", "1")
+    csms._loop.call_soon_threadsafe(time.sleep, 9)  # the CSMS hangs: no pong, no frame, no close
+    cp.api.wait(lambda s: "no answer to pings" in cp.log(), timeout=20)
+    mark = csms.mark()
+    cp.api.wait(lambda s: csms.connects[cp.id] == 2 and s["ocpp"]["connected"], timeout=30)
+    csms.wait_for("StatusNotification", lambda p: p["connectorId"] == 1, cp_id=cp.id,
+                  since=mark, timeout=10)
+
+
 def test_power_loss_during_transaction(csms, charge_point):
     cp = charge_point()
     registered(cp, csms)
