@@ -14,6 +14,7 @@ import os
 gc.collect()
 _heap0 = gc.mem_alloc()
 import machine  # noqa: E402  (the mocked hardware; on a device it is in ROM, not on the heap)
+import esp32  # noqa: E402,F401  (the OTA mock: picks the app slot now, as the bootloader does)
 import ev as _ev  # noqa: E402
 
 NAME = "sim"

@@ -17,13 +17,16 @@ from .journal import Journal
 from .log import log
 from .meter import Metering
 from .rpc import Offline, Rpc
+from .seclog import SecurityLog
 
 _SETTINGS = "settings.json"
 _AVAIL = "avail.json"
 _RESERVATIONS = "resv.json"
 _CA = "ca.der"  # CentralSystemRootCertificate (DER)
 _PROFILES = "chp"  # smartcharging.DIR: installed charging profiles
+_UPDATE = "fwupdate.json"  # firmware.JOB: a firmware update under way
 _MAX_MESSAGE = 65536  # largest OCPP message accepted, bytes
+_TIME_JUMP = 60  # seconds: a larger correction of the clock is a security event
 
 
 class App:
@@ -31,11 +34,13 @@ class App:
         self.board = board
         n = len(board.CONNECTORS)
         self.clock = clock.Clock()
+        self.seclog = SecurityLog(self)
         self.smart = None  # smartcharging.Scheduler, imported only once profiles exist
         self.config = Config({"NumberOfConnectors": n, "Phases": board.PHASES,
                               "SupportedFeatureProfiles": actions.supported()})
-        self.config.listener = self._config_changed
         self._provision()
+        self.config.listener = self._config_changed  # provisioning is no reconfiguration
+        self.config.checks["SecurityProfile"] = self._profile_ok
         self.rpc = Rpc(self)
         self.online = asyncio.Event()  # connected and registration Accepted
         self.connected = False
@@ -45,6 +50,7 @@ class App:
         self.metering = Metering(self)
         self.avail = store.load(_AVAIL, {})
         self.reservations = store.load(_RESERVATIONS, {})
+        self.firmware_status = self.diagnostics_status = "Idle"  # set by firmware.py
         self.evses = [Evse(board, i) for i in range(n)]
         for e in self.evses:
             e.max_a = min(self.config["MaxCurrent"], board.MAX_CURRENT_A)
@@ -174,6 +180,25 @@ class App:
         elif key == "MaxCurrent":
             for e in self.evses:
                 e.max_a = min(self.config[key], self.board.MAX_CURRENT_A)
+        elif key in ("SecurityProfile", "AuthorizationKey"):
+            self.security_event("ReconfigurationOfSecurityParameters", key)
+
+    @staticmethod
+    def _profile_ok(profile):
+        """May SecurityProfile become PROFILE? certs.py knows what each profile needs."""
+        from .certs import profile_ok
+        return profile_ok(profile)
+
+    def security_event(self, kind, tech_info=None):
+        """Log security event KIND (seclog.py) and report it to the CSMS."""
+        self.seclog.add(kind, tech_info)
+
+    def set_time(self, t):
+        """Adopt the CSMS's time T; a jump of more than _TIME_JUMP seconds is a security event."""
+        jump = t - self.clock.now()
+        self.clock.set(t)
+        if abs(jump) > _TIME_JUMP:
+            self.security_event("SettingSystemTime", "%+d s" % jump)
 
     # -- cards and remote starts
     async def on_card(self, tag):
@@ -213,6 +238,7 @@ class App:
 
     async def reboot(self, reason):
         """Stop every transaction with REASON, deliver what we can, restart."""
+        self.security_event("ResetOrReboot", reason)
         for c in self.connectors:
             c.stop(reason)
         t = time.ticks_ms()
@@ -238,33 +264,31 @@ class App:
         return None
 
     def _ssl(self):
-        """TLS context for wss: the server must present a certificate from our CA."""
+        """TLS context for wss (certs.py): the server must present a certificate from an installed
+        CentralSystemRootCertificate; profile 3 presents the ChargePointCertificate."""
         if not self.config["CentralSystemUrl"].startswith("wss:"):
             return None
-        import ssl
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        try:
-            with open(_CA, "rb") as f:
-                ctx.load_verify_locations(cadata=f.read())
-        except OSError:
-            raise OSError("no CentralSystemRootCertificate installed: cannot verify the server certificate")
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        return ctx
+        from .certs import tls_context
+        return tls_context(self.config["SecurityProfile"])
 
     async def _connection(self):
         backoff = 1
+        refused = False  # a server certificate was refused since the last connection
         while True:
             url = self._url()
             log("net", "connecting to " + url)
             try:
                 conn = await ws.connect(url, ("ocpp1.6",), self._headers(), self._ssl(), _MAX_MESSAGE)
             except Exception as e:
+                if isinstance(e, ValueError) and url.startswith("wss:") and not refused:
+                    refused = True  # mbedtls: the server's certificate was rejected
+                    self.security_event("InvalidCentralSystemCertificate", str(e).strip())
                 wait = backoff + (time.ticks_ms() % 1000) / 1000 * backoff
                 log("net", "connection failed (%r); retry in %.1f s" % (e, wait))
                 await asyncio.sleep(wait)
                 backoff = min(backoff * 2, 60)
                 continue
-            backoff = 1
+            backoff, refused = 1, False
             self.connected = True
             log("net", "connected")
             reg = asyncio.create_task(self._register())
@@ -289,7 +313,7 @@ class App:
                "firmwareVersion": VERSION}
         r = await self.rpc.call("BootNotification", req)
         try:
-            self.clock.set(clock.parse(r["currentTime"]))
+            self.set_time(clock.parse(r["currentTime"]))
         except ValueError:
             pass
         if r["status"] == "Accepted" and r["interval"] > 0:
@@ -351,7 +375,7 @@ class App:
         """One Heartbeat; adopts the CSMS's time."""
         try:
             r = await self.rpc.call("Heartbeat", {})
-            self.clock.set(clock.parse(r["currentTime"]))
+            self.set_time(clock.parse(r["currentTime"]))
         except (Offline, CallError, asyncio.TimeoutError, ValueError):
             pass
 
@@ -396,6 +420,8 @@ class App:
         self.start(self._statuses())
         self.start(self._housekeeping())
         self.start(self.metering.run())
+        self.start(self.seclog.run())
+        self.security_event("StartupOfTheDevice")
         self.start(crashguard.watch())  # feeds the watchdog of production builds
         if store.exists(_PROFILES):
             from .smartcharging import scheduler
@@ -403,4 +429,7 @@ class App:
         attach = getattr(self.board, "attach", None)
         if attach:
             attach(self)
+        if store.exists(_UPDATE):
+            from .firmware import resume
+            self.start(resume(self))
         await asyncio.gather(*self._tasks)

@@ -68,6 +68,9 @@ MaxChargingProfilesInstalled            i 1 20 0 0
 SecurityProfile                         i 10 0 0 3
 AuthorizationKey                        s 6 - 16 40
 CpoName                                 s 0 - 0 50
+CertificateStoreMaxLength               i 1 10 0 0
+CertificateSignedMaxChainSize           i 1 10000 0 0
+AdditionalRootCertificateCheck          b 1 0 0 0
 CentralSystemUrl                        s 2 - 0 200
 ChargePointId                           s 1 CP001 0 48
 MaxCurrent                              i 0 32 6 80

@@ -16,6 +16,7 @@ _RX = const(8192)  # frames up to this size are received into one preallocated b
 # CALLs whose handler gets the payload as JSON text (a memoryview) and parses it piece by piece:
 # a SendLocalList of many entries would cost several times its size as Python objects.
 _RAW = ("SendLocalList",)
+_INVALID = const(3)  # malformed frames on one connection that make a security event
 
 
 class Offline(Exception):
@@ -93,6 +94,7 @@ class Rpc:
         self._seq = random.getrandbits(24)
         self._rx = bytearray(_RX)  # allocated at boot, before the heap fragments
         self._after = []
+        self._invalid = 0  # FormationViolation answers on this connection
 
     async def _send(self, frame, action):
         """Stream FRAME to the CSMS in pieces and log its start under ACTION."""
@@ -142,6 +144,7 @@ class Rpc:
         """Read frames from CONN until it closes."""
         self.conn = conn
         conn.rxbuf = self._rx
+        self._invalid = 0
         try:
             while True:
                 text = await conn.recv(True)  # UTF-8 bytes: no str copy of large messages
@@ -197,10 +200,16 @@ class Rpc:
         except Exception as e:  # a handler bug must not kill the connection
             self._after.clear()
             log("!", "%s failed: %r" % (action, e))
+            if isinstance(e, MemoryError):
+                self.app.security_event("MemoryExhaustion", action)
             return await self._error(uid, CallError(INTERNAL, repr(e)[:200]))
         await self._send([_RESULT, uid, result], action)
         while self._after:
             asyncio.create_task(self._after.pop(0))
 
     async def _error(self, uid, e):
+        if e.code == FORMATION:
+            self._invalid += 1
+            if self._invalid == _INVALID:
+                self.app.security_event("InvalidMessages", "%d malformed frames" % _INVALID)
         await self._send([_ERROR, uid, e.code, e.description, e.details], "CALLERROR")

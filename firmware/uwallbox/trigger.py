@@ -13,7 +13,8 @@ from .rpc import Offline
 _ENERGY = "Energy.Active.Import.Register"
 
 
-async def _send(app, action, payload):
+async def send(app, action, payload):
+    """CALL ACTION now; a failure is only logged (the CSMS may trigger it again)."""
     try:
         await app.rpc.call(action, payload)
     except (Offline, CallError, asyncio.TimeoutError) as e:
@@ -31,11 +32,11 @@ async def _boot(app, cid):
 
 
 async def _diagnostics(app, cid):
-    await _send(app, "DiagnosticsStatusNotification", {"status": getattr(app, "diagnostics_status", "Idle")})
+    await send(app, "DiagnosticsStatusNotification", {"status": getattr(app, "diagnostics_status", "Idle")})
 
 
 async def _firmware(app, cid):
-    await _send(app, "FirmwareStatusNotification", {"status": getattr(app, "firmware_status", "Idle")})
+    await send(app, "FirmwareStatusNotification", {"status": getattr(app, "firmware_status", "Idle")})
 
 
 async def _heartbeat(app, cid):
@@ -54,7 +55,7 @@ async def _meter_values(app, cid):
         tid = c.transaction_id
         if tid is not None:
             req["transactionId"] = tid
-        await _send(app, "MeterValues", req)
+        await send(app, "MeterValues", req)
 
 
 async def _status(app, cid):
