@@ -19,6 +19,8 @@ import binascii
 import os
 from micropython import const
 
+import tcp
+
 _CHUNK = const(1024)  # bytes read or written at a time (one buffer per connection)
 _MAX_HEADERS = const(64)
 _REDIRECTS = const(3)
@@ -112,17 +114,7 @@ class Conn:
 
 async def connect(host, port, timeout, tls=False, ctx=None):
     """A Conn to HOST:PORT; with TLS, CTX is an SSLContext, None (the default) or False (CERT_NONE)."""
-    if not tls:
-        ctx = None
-    elif not ctx:
-        import ssl
-
-        insecure = ctx is False
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if insecure:
-            ctx.verify_mode = ssl.CERT_NONE
-    r, w = await asyncio.wait_for(asyncio.open_connection(
-        host, port, ssl=ctx, server_hostname=host if tls else None), timeout)
+    r, w = await asyncio.wait_for(tcp.open(host, port, tls, ctx), timeout)
     return Conn(r, w, timeout)
 
 

@@ -23,6 +23,8 @@ import struct
 import time
 from micropython import const
 
+import tcp
+
 _CONT = const(0)
 _TEXT = const(1)
 _BINARY = const(2)
@@ -74,16 +76,7 @@ async def _connect(url, subprotocols, headers, ctx, max_size):
     netloc, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
     host, _, port = netloc.partition(":")  # no IPv6 literals
     port = int(port) if port else 443 if tls else 80
-    if not tls:
-        ctx = None
-    elif not ctx:
-        import ssl
-
-        insecure = ctx is False
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if insecure:
-            ctx.verify_mode = ssl.CERT_NONE
-    r, w = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host if tls else None)
+    r, w = await tcp.open(host, port, tls, ctx)
     try:
         key = binascii.b2a_base64(os.urandom(16), newline=False)
         req = "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" \
