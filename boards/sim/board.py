@@ -41,6 +41,9 @@ BUTTON = 0
 plants = [_ev.Ev(i, CONNECTORS[i], PILOT_CAL, PP_CAL, VENTILATION, PHASES, VOLTAGE_V, MAX_CURRENT_A)
           for i in range(_N)]
 
+_PORT = os.getenv("UWB_SIM_CONTROL")
+if _PORT:
+    import simctl  # loaded before the firmware, so it does not land in a fragmented heap
 gc.collect()
 heap = gc.mem_alloc() - _heap0  # bytes the simulated hardware holds on the firmware's heap
 _tasks = []     # the asyncio tasks attach() started (cancel with detach())
@@ -57,15 +60,13 @@ def attach(app):
     global control, heap
     import asyncio
     _tasks.append(asyncio.create_task(machine._idle_loop(5)))
-    port = os.getenv("UWB_SIM_CONTROL")
-    if port:
+    if _PORT:
         gc.collect()
         before = gc.mem_alloc()
-        import simctl
         control = simctl.Control(app, plants)
         gc.collect()
         heap += gc.mem_alloc() - before
-        _tasks.append(asyncio.create_task(control.serve(int(port))))
+        _tasks.append(asyncio.create_task(control.serve(int(_PORT))))
 
 
 def detach():
