@@ -22,7 +22,7 @@ except ImportError:
     PRODUCTION = False
 
 _COUNT = "crashes.json"
-_LOG = "crash.log"
+LOG = "crash.log"  # read by the diagnostics of firmware.py and GetLog of security.py
 _MAINTENANCE = "maintenance"
 _LOG_MAX = const(4096)  # bytes of crash.log kept
 _LIMIT = const(3)  # crashes in a row that stop the charge point
@@ -40,13 +40,13 @@ def safe(board, pilot):
 def _append(text):
     """Add TEXT to crash.log, dropping the oldest whole lines beyond _LOG_MAX bytes."""
     try:
-        with open(_LOG) as f:
+        with open(LOG) as f:
             text = f.read() + text
     except OSError:
         pass
     if len(text) > _LOG_MAX:
         text = text[text.find("\n", len(text) - _LOG_MAX) + 1:]
-    store.write(_LOG, text)
+    store.write(LOG, text)
 
 
 def _record(why, details=""):

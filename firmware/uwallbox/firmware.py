@@ -15,7 +15,7 @@ import gc
 import sys
 from micropython import const
 
-from . import VERSION, clock, ota, store
+from . import VERSION, clock, crashguard, ota, store
 from .config import SECRET, names, spec, text
 from .log import log
 from .transfer import fetch, upload
@@ -23,7 +23,6 @@ from .trigger import send
 
 JOB = "fwupdate.json"  # the update under way (app.py resumes it at boot)
 _REPORT = "diag.txt"  # the diagnostics report while it is uploaded
-_CRASHES = "crash.log"  # written by crashguard.py
 _ATTEMPTS = const(3)  # downloads / uploads tried when the CSMS does not say
 _INTERVAL = const(60)  # seconds between two attempts when the CSMS does not say
 _COPY = const(256)  # bytes of crash.log copied at a time
@@ -155,9 +154,9 @@ def _report(app):
             f.write("%d: %s %s, transaction %s, %d Wh, %d W, pilot %s, offered %s A, relay %s\n" % (
                 c.id, c.status, c.error, c.transaction_id, c.meter_wh, c.power_w, e.cp,
                 e.offered_a, "closed" if e.relay else "open"))
-        f.write("\n[%s]\n" % _CRASHES)
+        f.write("\n[%s]\n" % crashguard.LOG)
         try:
-            with open(_CRASHES) as src:
+            with open(crashguard.LOG) as src:
                 while True:
                     piece = src.read(_COPY)
                     if not piece:

@@ -16,12 +16,11 @@ from micropython import const
 import pem
 import x509
 
-from . import actions, certs, clock, seclog, store
+from . import actions, certs, clock, crashguard, seclog, store
 from .log import log
 from .transfer import upload
 from .trigger import request, send
 
-_CRASHES = "crash.log"  # written by crashguard.py: the DiagnosticsLog
 _EXTRACT = "getlog.txt"  # the log being uploaded
 _ATTEMPTS = const(3)  # uploads tried when the CSMS does not say
 _INTERVAL = const(60)  # seconds between two attempts when the CSMS does not say
@@ -170,7 +169,7 @@ def _extract(p):
     last = _iso(window.get("latestTimestamp"), b"~")
     security = p["logType"] == "SecurityLog"
     with open(_EXTRACT, "wb") as out:
-        for path in seclog.LOGS if security else (_CRASHES,):
+        for path in seclog.LOGS if security else (crashguard.LOG,):
             try:
                 with open(path, "rb") as f:
                     for line in f:
