@@ -111,7 +111,7 @@ def _ca(name, base, problems):
 
 
 def device_settings(path):
-    """The settings file PATH, checked -> (the settings.json for the device, warnings).
+    """The settings file PATH, checked -> the settings.json for the device.
     Raises DeployError listing every problem."""
     path = Path(path)
     try:
@@ -124,8 +124,7 @@ def device_settings(path):
         raise DeployError(f"settings file {path} is not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise DeployError(f"settings file {path} must hold a JSON object")
-    problems, warnings = [], []
-    problems += [f"unknown setting {k!r} (known: {', '.join(KNOWN)})"
+    problems = [f"unknown setting {k!r} (known: {', '.join(KNOWN)})"
                  for k in data if not k.startswith("_") and k not in KNOWN]
     out = {"wifi": _wifi(data.get("wifi"), problems)}
 
@@ -165,13 +164,12 @@ def device_settings(path):
     ca_file = data.get("ca_file") or None
     if ca_file is not None:
         out["ca"] = _ca(ca_file, path.parent, problems)
-    elif profile == 2:
-        problems.append("ca_file: security profile 2 checks the CSMS certificate: give the CA that signed it")
-    elif tls:
-        warnings.append("no ca_file: the charge point will NOT verify the CSMS certificate")
+    elif profile == 2 or tls:
+        problems.append("ca_file: a wss:// CSMS is verified (the charge point refuses to connect "
+                        "otherwise): give the CA that signed the CSMS certificate")
     if problems:
         raise DeployError(f"settings file {path}:\n  " + "\n  ".join(problems))
-    return out, warnings
+    return out
 
 
 def shown(settings):
@@ -258,7 +256,7 @@ def run(cmds, dry_run):
 
 def deploy(args):
     build = Path(args.build)
-    problems, settings, warnings = [], None, []
+    problems, settings = [], None
     for check in (lambda: check_build(build), lambda: board_file(args.board), lambda: check_port(args.port)):
         try:
             check()
@@ -268,18 +266,16 @@ def deploy(args):
         problems.append("no SETTINGS given: SETTINGS=settings.json (start from settings.example.json)")
     else:
         try:
-            settings, warnings = device_settings(args.settings)
+            settings = device_settings(args.settings)
         except DeployError as e:
             problems.append(str(e))
     if problems:
         raise DeployError("nothing written:\n" + "\n".join(problems))
     board = board_file(args.board)
-    if not joins_wifi(board):
-        warnings.append(f"{board} does not say WIFI = True: the charge point will not join the Wi-Fi")
     print(f"deploying {build} with board {args.board} to {args.port}; settings:")
     print(json.dumps(shown(settings), indent=2))
-    for w in warnings:
-        print("warning: " + w)
+    if not joins_wifi(board):
+        print(f"warning: {board} does not say WIFI = True: the charge point will not join the Wi-Fi")
     with tempfile.TemporaryDirectory(prefix="uwallbox-deploy-") as tmp:
         device = Path(tmp) / "settings.json"
         device.write_text(json.dumps(settings))
