@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Compact the OCA JSON schemas of the requests a charge point receives into
-firmware/uwallbox/schemas/<Action>.json, the form uwallbox.schema validates with.
+firmware/uwallbox/schemas/<Action>.json, the form uwallbox.schema validates with, and those of the
+OCPP 2.0.1 requests ISO 15118 Plug & Charge brings in DataTransfer into schemas/pnc/<Message>.json.
 
 Node forms: {"t": "o", "p": {name: node}, "r": [required], "x": 1 if extra keys are allowed} object; {"t": "a", "i": node, "n": min}
 array; {"t": "s", "m": maxLength, "e": [enum], "f": "dt"} string; {"t": "i"} integer;
@@ -15,6 +16,7 @@ import ocpp
 
 OUT = Path(__file__).resolve().parents[1] / "firmware" / "uwallbox" / "schemas"
 SRC = Path(ocpp.__file__).parent / "v16" / "schemas"
+SRC_PNC = Path(ocpp.__file__).parent / "v201" / "schemas"
 # CSMS -> charge point requests (OCPP 1.6 and its security extension).
 ACTIONS = (
     "CancelReservation CertificateSigned ChangeAvailability ChangeConfiguration ClearCache "
@@ -23,6 +25,9 @@ ACTIONS = (
     "InstallCertificate RemoteStartTransaction RemoteStopTransaction ReserveNow Reset SendLocalList "
     "SetChargingProfile SignedUpdateFirmware TriggerMessage UnlockConnector UpdateFirmware"
 ).split()
+# CSMS -> charge point requests of Plug & Charge (2.0.1 payloads: uwallbox/pnc.py).
+PNC = ("CertificateSigned DeleteCertificate GetInstalledCertificateIds InstallCertificate "
+       "TriggerMessage").split()
 _TYPES = {"object": "o", "array": "a", "string": "s", "integer": "i", "number": "n", "boolean": "b"}
 
 
@@ -53,9 +58,11 @@ def compact(node, root):
 
 def generate():
     files = {}
-    for action in ACTIONS:
-        root = json.loads((SRC / (action + ".json")).read_text())
-        files[action + ".json"] = json.dumps(compact(root, root), separators=(",", ":")) + "\n"
+    for src, folder, suffix, actions in ((SRC, "", "", ACTIONS), (SRC_PNC, "pnc/", "Request", PNC)):
+        for action in actions:
+            root = json.loads((src / (action + suffix + ".json")).read_text())
+            text = json.dumps(compact(root, root), separators=(",", ":"))
+            files[folder + action + ".json"] = text + "\n"
     return files
 
 
@@ -65,8 +72,8 @@ def main():
         stale = [n for n, t in files.items() if not (OUT / n).exists() or (OUT / n).read_text() != t]
         print("stale: " + " ".join(stale) if stale else "schemas are current")
         return 1 if stale else 0
-    OUT.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
+        (OUT / name).parent.mkdir(parents=True, exist_ok=True)
         (OUT / name).write_text(text)
     print("wrote %d schemas to %s (%d bytes)" % (len(files), OUT, sum(map(len, files.values()))))
     return 0

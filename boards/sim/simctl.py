@@ -12,6 +12,15 @@ POST /fault   {"connector": 1, "rcd", "weld", "lock_jam", "pilot_short", "rcd_br
 POST /rfid    {"id_tag": "..."}   -> starts app.on_card(id_tag) (a coroutine function) as a task
               and answers at once, like a card reader; its errors go to the firmware log
 POST /clock   {"advance_s": N}    -> app.clock.advance(N)
+ISO 15118 Plug & Charge (uwallbox/pnc.py; 400 while ISO15118PnCEnabled is false): what the EV's
+15118 session would ask of the firmware (the simulated EV has no 15118 stack):
+POST /pnc     {"connector": 1, "emaid": "...", "certificate_hash": {OCSPRequestData} or [...],
+               "certificate": "PEM"}    (the last two optional) -> the contract's authorization;
+              on Accepted a transaction starts on that connector with the eMAID as idTag.
+              Answers {"ok": true, "idTagInfo": {...}, "started": bool}
+POST /pnc/ev-certificate {"schema_version", "action", "exi_request"} -> Get15118EVCertificate
+POST /pnc/certificate-status {"ocsp_request_data": {...}}         -> GetCertificateStatus
+              both answer {"ok": true, "response": {the CSMS's 2.0.1 response}}
 POSTs answer {"ok": true}; errors answer 400 {"error": "..."} (bad JSON, unknown field or
 connector, wrong type), 404 for an unknown path, 405 for a wrong method, 500 if the app raised.
 """
@@ -112,7 +121,8 @@ class Control:
                 raise HttpError(405, "GET only")
             return await self._snapshot()
         h = {"/ev": self._ev, "/fault": self._fault, "/rfid": self._rfid,
-             "/clock": self._clock}.get(path)
+             "/clock": self._clock, "/pnc": self._pnc, "/pnc/ev-certificate": self._ev_certificate,
+             "/pnc/certificate-status": self._certificate_status}.get(path)
         if h is None:
             raise HttpError(404, "unknown path " + path)
         if method != "POST":
@@ -166,6 +176,41 @@ class Control:
         if set(d) != {"advance_s"} or s is True or s is False or not isinstance(s, (int, float)):
             raise HttpError(400, "advance_s: number expected")
         self.app.clock.advance(s)
+
+    def _pnc_module(self):
+        """uwallbox.pnc, imported only now and only while Plug & Charge is on."""
+        if not self.app.config["ISO15118PnCEnabled"]:
+            raise HttpError(400, "Plug & Charge is off (ISO15118PnCEnabled false)")
+        from uwallbox import pnc
+        return pnc
+
+    async def _pnc(self, d):
+        pnc = self._pnc_module()
+        cid = self.plants.index(self._plant(d)) + 1
+        emaid, cert = d.pop("emaid", None), d.pop("certificate", None)
+        hashes = d.pop("certificate_hash", None)
+        if isinstance(hashes, dict):
+            hashes = [hashes]
+        if d or not isinstance(emaid, str) or not 0 < len(emaid) <= 20 \
+                or not isinstance(hashes or [], list) or not isinstance(cert or "", str):
+            raise HttpError(400, "emaid: string of 1-20 characters expected; certificate_hash: "
+                            "object or list; certificate: string")
+        info = await pnc.authorize(self.app, emaid, hashes, cert)
+        started = info["status"] == "Accepted" and self.app.begin(emaid, info, cid)
+        return {"ok": True, "idTagInfo": info, "started": started}
+
+    async def _ev_certificate(self, d):
+        pnc = self._pnc_module()
+        if set(d) != {"schema_version", "action", "exi_request"}:
+            raise HttpError(400, "schema_version, action, exi_request expected")
+        return {"ok": True, "response": await pnc.ev_certificate(
+            self.app, d["schema_version"], d["action"], d["exi_request"])}
+
+    async def _certificate_status(self, d):
+        pnc = self._pnc_module()
+        if set(d) != {"ocsp_request_data"}:
+            raise HttpError(400, "ocsp_request_data expected")
+        return {"ok": True, "response": await pnc.certificate_status(self.app, d["ocsp_request_data"])}
 
     async def _snapshot(self):
         """state(), taken in a scheduled callback: no Evse step runs halfway through it."""

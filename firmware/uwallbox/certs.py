@@ -5,6 +5,8 @@ issuerNameHash, issuerKeyHash, serialNumber]}, written after the file and before
 a power cut leaves at most an unlisted file. A CA provisioned as `ca.der` joins the store on the
 next use. `cp.key` (private key, DER) and `cp.csr` (its certificate signing request, DER) are
 provisioned by the host; `cp.der` is the ChargePointCertificate the CSMS signed for `cp.key`.
+ISO 15118 (pnc.py): `v2g.csr` requests the V2G certificate of the 15118 stack's key (provisioned
+by the host); `v2g.pem` is the V2G certificate chain (PEM, leaf first) the CSMS signed for it.
 """
 import binascii
 import hashlib
@@ -17,6 +19,8 @@ MANUFACTURER_ROOT = "ManufacturerRootCertificate"
 CP_CERT = "cp.der"
 CP_KEY = "cp.key"
 CP_CSR = "cp.csr"
+V2G_CSR = "v2g.csr"
+V2G_CHAIN = "v2g.pem"
 _DIR = "certs"
 _INDEX = "certs/index.json"
 _PROVISIONED = "ca.der"
@@ -31,11 +35,11 @@ def serial(text):
     return text.lower().lstrip("0") or "0"
 
 
-def ids(cert):
-    """[issuerNameHash, issuerKeyHash, serialNumber] (SHA256, hex) of root certificate CERT
-    (an x509.Certificate): a root's issuer key is its own public key."""
-    return [_hex(hashlib.sha256(cert.issuer).digest()), _hex(hashlib.sha256(cert.key).digest()),
-            serial(_hex(cert.serial))]
+def ids(cert, issuer=None):
+    """[issuerNameHash, issuerKeyHash, serialNumber] (SHA256, hex) of certificate CERT issued by
+    ISSUER (x509.Certificates; None: CERT is a root, whose issuer key is its own public key)."""
+    return [_hex(hashlib.sha256(cert.issuer).digest()),
+            _hex(hashlib.sha256((issuer or cert).key).digest()), serial(_hex(cert.serial))]
 
 
 def path(name):

@@ -19,7 +19,8 @@ MEASURANDS = (
 # Every key, one a line (a string costs far less RAM than a dict of tuples): name, kind (b bool,
 # i integer, c comma-separated list, s string), flags (RO | REBOOT | SECRET | RAISE), default
 # ("-" = empty), low, high (bounds of an integer, of a string's length, of a list's items).
-# Core keys first, then Local Auth List, Reservation, Smart Charging, Security, vendor keys.
+# Core keys first, then Local Auth List, Reservation, Smart Charging, Security, Plug & Charge,
+# vendor keys.
 # SendLocalListMaxLength 50: <= 7 KB of JSON a message; applying one costs ~6 KB of heap.
 _KEYS = """
 AllowOfflineTxForUnknownId              b 0 0 0 0
@@ -71,6 +72,11 @@ CpoName                                 s 0 - 0 50
 CertificateStoreMaxLength               i 1 10 0 0
 CertificateSignedMaxChainSize           i 1 10000 0 0
 AdditionalRootCertificateCheck          b 1 0 0 0
+ISO15118PnCEnabled                      b 0 0 0 0
+CentralContractValidationAllowed        b 0 0 0 0
+CertSigningWaitMinimum                  i 0 60 1 86400
+CertSigningRepeatTimes                  i 0 3 0 10
+ContractValidationOffline               b 0 0 0 0
 CentralSystemUrl                        s 2 - 0 200
 ChargePointId                           s 1 CP001 0 48
 MaxCurrent                              i 0 32 6 80

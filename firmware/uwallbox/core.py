@@ -25,10 +25,14 @@ def clear_cache(app, p):
 
 # Vendor extensions: vendorId -> {messageId: fn(app, data) -> (status, data)}.
 VENDORS = {}
+PNC_VENDOR = "org.openchargealliance.iso15118pnc"  # ISO 15118 Plug & Charge (pnc.py)
 
 
 def data_transfer(app, p):
-    msgs = VENDORS.get(p["vendorId"])
+    vendor = p["vendorId"]
+    msgs = VENDORS.get(vendor)
+    if vendor == PNC_VENDOR and app.config["ISO15118PnCEnabled"]:  # pnc.py loads only when on
+        from .pnc import MESSAGES as msgs
     if msgs is None:
         return {"status": "UnknownVendorId"}
     fn = msgs.get(p.get("messageId"))
