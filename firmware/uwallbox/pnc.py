@@ -69,8 +69,8 @@ def _certificate_signed(app, p):
             raise ValueError("not a V2GCertificate")
         if len(text) > app.config["CertificateSignedMaxChainSize"]:
             raise ValueError("longer than CertificateSignedMaxChainSize")
-        from .security import _chain  # only here: with transfer.py and trigger.py it costs ~20 KB
-        leaf = _chain(app, text)[1][0]
+        from .security import parse_chain  # only here: with transfer.py and trigger.py it costs ~20 KB
+        leaf = parse_chain(app, text)[1][0]
         if leaf.key != _csr_key(certs.read(certs.V2G_CSR)):
             raise ValueError("not a certificate for " + certs.V2G_CSR)
     except (OSError, ValueError) as e:

@@ -37,7 +37,7 @@ def _valid(app, der):
     return c
 
 
-def _chain(app, text):
+def parse_chain(app, text):
     """(DER, x509.Certificate) lists of PEM chain TEXT, leaf first, each valid now and issued
     by the next; ValueError (why) if not."""
     ders = pem.to_der(text)
@@ -53,7 +53,7 @@ def _chain(app, text):
 # -- the certificate store
 def install_certificate(app, p):
     try:
-        ders, chain = _chain(app, p["certificate"])
+        ders, chain = parse_chain(app, p["certificate"])
         if len(ders) > 1 or not chain[0].self_signed:
             raise ValueError("not one root certificate")
     except ValueError as e:
@@ -100,7 +100,7 @@ def certificate_signed(app, p):
     try:
         if len(text) > app.config["CertificateSignedMaxChainSize"]:
             raise ValueError("longer than CertificateSignedMaxChainSize")
-        ders, chain = _chain(app, text)
+        ders, chain = parse_chain(app, text)
         if not store.exists(certs.CP_KEY):
             raise ValueError("no private key provisioned")
         if not x509.pairs(chain[0], certs.read(certs.CP_KEY)):
@@ -226,7 +226,7 @@ def _anchor(app, cert):
 def signed_update_firmware(app, p):
     fw = p["firmware"]
     try:
-        _anchor(app, _chain(app, fw["signingCertificate"])[1][-1])
+        _anchor(app, parse_chain(app, fw["signingCertificate"])[1][-1])
     except ValueError as e:
         app.security_event("InvalidFirmwareSigningCertificate", str(e))
         return {"status": "InvalidCertificate"}
