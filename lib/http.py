@@ -63,7 +63,7 @@ class Conn:
 
     def __init__(self, reader, writer, timeout):
         self.r, self.w, self.t = reader, writer, timeout
-        self.buf = memoryview(bytearray(_CHUNK))
+        self._buf = None  # allocated by the first pipe() or feed(): an FTP control link needs none
 
     async def line(self):
         """The next line (bytes, with its end); HttpError when the peer has closed."""
@@ -76,9 +76,14 @@ class Conn:
         self.w.write(data)
         await asyncio.wait_for(self.w.drain(), self.t)
 
+    def _chunk(self):
+        if self._buf is None:
+            self._buf = memoryview(bytearray(_CHUNK))
+        return self._buf
+
     async def pipe(self, sink, n=-1):
         """Hand the next N bytes read (N < 0: all until the peer closes) to sink(chunk)."""
-        buf = self.buf
+        buf = self._chunk()
         while n:
             k = await asyncio.wait_for(self.r.readinto(buf[:n] if 0 < n < _CHUNK else buf), self.t)
             if k is None:  # TLS record not complete yet
@@ -93,7 +98,7 @@ class Conn:
 
     async def feed(self, source, n=-1):
         """Write N bytes read with source.readinto(buf) (N < 0: until it runs out)."""
-        buf = self.buf
+        buf = self._chunk()
         while n:
             k = source.readinto(buf[:n] if 0 < n < _CHUNK else buf)
             if not k:
