@@ -13,7 +13,7 @@ Every message the firmware sends must pass the OCPP 1.6 schemas (the csms fixtur
 """
 import pytest
 
-from harness import EAIR, check_pilot, configure, connector, energy_wh, iec_duty, registered, status  # noqa: F401
+from harness import check_pilot, configure, connector, energy_wh, registered, status
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -22,7 +22,6 @@
 # - `_pwm_state(pin_id)` -> (freq, duty_u16) or None; `_pins_out[pin_id]` -> output level.
 # - `_reset_pending`: set by reset(); `_idle_loop()` raises SystemExit(75) when it is set (a
 #   SystemExit raised inside a scheduled callback is printed and swallowed by the VM).
-import sys
 import time
 import micropython
 import _thread

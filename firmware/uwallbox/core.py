@@ -1,5 +1,4 @@
 """Core profile: the CSMS's requests."""
-import asyncio
 
 from . import config as cfgmod
 from .errors import CallError, PROPERTY

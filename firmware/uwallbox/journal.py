@@ -6,7 +6,6 @@ ref is learnt from the StartTransaction answer and kept in `txids.json` until th
 StopTransaction has been delivered.
 """
 import asyncio
-import json
 import os
 
 from . import store

@@ -96,7 +96,7 @@ def test_allow_offers_pwm_and_locks():
 
 
 def test_charge_closes_relay_and_meters():
-    e = charging(make())
+    charging(make())
     assert EV.contacts_closed() and EV.amps() == 32.0
     r = board.meter(0).read()
     assert r[1] == 32.0 * 230 * 3 and r[2] == (32.0, 32.0, 32.0), r
@@ -541,7 +541,7 @@ def test_meter_persists_and_never_goes_backwards():
         assert "1234" in f.read()
     m2 = plant.Meter(EV)          # a restart reads the persisted register
     assert m2.read()[0] == 1234
-    e = charging(make())
+    charging(make())
     time.sleep_ms(200)            # 22 kW for 0.2 s = 1.2 Wh
     r = m.read()[0]
     assert r >= 1235, r

@@ -1,7 +1,6 @@
 # MicroPython side of tests/test_firmware_management.py: lib/http.py and lib/ftp.py against the
 # CPython servers at $HTTP_URL and $FTP_URL. Bodies follow pattern(n): byte i is i % 251.
 import asyncio
-import binascii
 import gc
 import hashlib
 import os
