@@ -53,3 +53,36 @@ def test_profile2_bad_server_certificate_is_refused(pki, charge_point, ca):
         assert "certificate" in cp.log().lower()
     finally:
         server.stop()
+
+
+def test_raised_profile_that_does_not_connect_falls_back(csms, charge_point):
+    cp = charge_point()
+    registered(cp, csms)
+    for key, value in (("AuthorizationKey", KEY), ("SecurityProfile", "1")):
+        assert csms.call(cp.id, ("ChangeConfiguration", {"key": key, "value": value})) == {
+            "status": "RebootRequired"}
+    csms.auth = {"CP001": "not-the-key-0123456789"}  # profile 1 will be refused (401)
+    mark = csms.mark()
+    assert csms.call(cp.id, ("Reset", {"type": "Soft"})) == {"status": "Accepted"}
+    cp.api.wait(lambda s: "does not connect: back to 0" in cp.log(), timeout=40)
+    csms.auth = None  # the CSMS takes profile 0 again
+    csms.wait_for("BootNotification", cp_id=cp.id, since=mark, timeout=30)
+    registered(cp, csms)
+    got = csms.call(cp.id, ("GetConfiguration", {"key": ["SecurityProfile"]}))
+    assert got["configurationKey"][0]["value"] == "0"
+    assert not (cp.state_dir / "secfallback.json").exists()
+
+
+def test_raised_profile_that_connects_is_kept(csms, charge_point):
+    cp = charge_point()
+    registered(cp, csms)
+    for key, value in (("AuthorizationKey", KEY), ("SecurityProfile", "1")):
+        csms.call(cp.id, ("ChangeConfiguration", {"key": key, "value": value}))
+    csms.auth = {"CP001": KEY}
+    mark = csms.mark()
+    csms.call(cp.id, ("Reset", {"type": "Soft"}))
+    csms.wait_for("BootNotification", cp_id=cp.id, since=mark, timeout=30)
+    registered(cp, csms)
+    got = csms.call(cp.id, ("GetConfiguration", {"key": ["SecurityProfile"]}))
+    assert got["configurationKey"][0]["value"] == "1"
+    cp.api.wait(lambda s: not (cp.state_dir / "secfallback.json").exists(), timeout=10)

@@ -27,6 +27,8 @@ _PROFILES = "chp"  # smartcharging.DIR: installed charging profiles
 _UPDATE = "fwupdate.json"  # firmware.JOB: a firmware update under way
 _MAX_MESSAGE = 65536  # largest OCPP message accepted, bytes
 _TIME_JUMP = 60  # seconds: a larger correction of the clock is a security event
+_FALLBACK = "secfallback.json"  # the SecurityProfile to go back to while a new one is unproven
+_FALLBACK_AFTER = 3  # failed connections with a new SecurityProfile before going back
 
 
 class App:
@@ -40,6 +42,7 @@ class App:
                               "SupportedFeatureProfiles": actions.supported()})
         self._provision()
         self.config.listener = self._config_changed  # provisioning is no reconfiguration
+        self._profile = self.config["SecurityProfile"]  # known to work, unless _FALLBACK says otherwise
         self.config.checks["SecurityProfile"] = self._profile_ok
         self.rpc = Rpc(self)
         self.online = asyncio.Event()  # connected and registration Accepted
@@ -181,7 +184,21 @@ class App:
             for e in self.evses:
                 e.max_a = min(self.config[key], self.board.MAX_CURRENT_A)
         elif key in ("SecurityProfile", "AuthorizationKey"):
+            if key == "SecurityProfile" and self.config[key] != self._profile and not store.exists(_FALLBACK):
+                store.save(_FALLBACK, {"profile": self._profile})
             self.security_event("ReconfigurationOfSecurityParameters", key)
+
+    def _fall_back(self):
+        """A raised SecurityProfile does not connect: go back to the one that did (whitepaper)."""
+        fb = store.load(_FALLBACK)
+        store.remove(_FALLBACK)
+        if fb is None:
+            return False
+        log("net", "security profile %d does not connect: back to %d" % (
+            self.config["SecurityProfile"], fb["profile"]))
+        self._profile = fb["profile"]
+        self.config.set("SecurityProfile", fb["profile"])
+        return True
 
     @staticmethod
     def _profile_ok(profile):
@@ -272,7 +289,7 @@ class App:
         return tls_context(self.config["SecurityProfile"])
 
     async def _connection(self):
-        backoff = 1
+        backoff = fails = 0
         refused = False  # a server certificate was refused since the last connection
         while True:
             url = self._url()
@@ -283,12 +300,17 @@ class App:
                 if isinstance(e, ValueError) and url.startswith("wss:") and not refused:
                     refused = True  # mbedtls: the server's certificate was rejected
                     self.security_event("InvalidCentralSystemCertificate", str(e).strip())
+                fails += 1
+                if fails >= _FALLBACK_AFTER and self._fall_back():
+                    fails = 0
+                    continue
+                backoff = min(backoff * 2, 60) or 1
                 wait = backoff + (time.ticks_ms() % 1000) / 1000 * backoff
                 log("net", "connection failed (%r); retry in %.1f s" % (e, wait))
                 await asyncio.sleep(wait)
-                backoff = min(backoff * 2, 60)
                 continue
-            backoff, refused = 1, False
+            backoff = fails = 0
+            refused = False
             self.connected = True
             log("net", "connected")
             reg = asyncio.create_task(self._register())
@@ -340,6 +362,9 @@ class App:
             except asyncio.TimeoutError:
                 pass
         self.rpc.accepted = True
+        if store.exists(_FALLBACK):  # the new SecurityProfile works
+            store.remove(_FALLBACK)
+            self._profile = self.config["SecurityProfile"]
         self._reported = {}
         self.online.set()
         self.status_changed()
