@@ -25,14 +25,17 @@ _EXTRACT = "getlog.txt"  # the log being uploaded
 _ATTEMPTS = const(3)  # uploads tried when the CSMS does not say
 _INTERVAL = const(60)  # seconds between two attempts when the CSMS does not say
 _SCHEMES = ("http://", "https://", "ftp://")
+_SKEW = const(300)  # seconds of clock difference tolerated at both ends of a validity period
 
 _job = {}  # the GetLog under way: "task", "id" (its requestId)
 
 
 def _valid(app, der):
-    """The x509.Certificate in DER; ValueError unless it parses and is valid now."""
+    """The x509.Certificate in DER; ValueError unless it parses and is valid now (give or take
+    _SKEW: a certificate the CSMS signed a second ago must not be refused for our clock's lag)."""
     c = x509.Certificate(der)
-    if not clock.parse(c.not_before) <= app.clock.now() <= clock.parse(c.not_after):
+    now = app.clock.now()
+    if not clock.parse(c.not_before) - _SKEW <= now <= clock.parse(c.not_after) + _SKEW:
         raise ValueError("valid from %s to %s only" % (c.not_before, c.not_after))
     return c
 
