@@ -257,3 +257,14 @@ def test_warns_when_the_board_does_not_join_wifi(setup, tmp_path, monkeypatch, c
     out = capsys.readouterr().out
     assert ("does not say WIFI = True" in out) == warned, out
     assert len(mpremote_lines(out)) == 2
+
+
+def test_host_made_key_and_csrs_are_provisioned_and_the_key_never_shown(tmp_path, pki):
+    settings = dict(BASIC, client_key_file=str(pki / "cp.key"), client_csr_file=str(pki / "cp.csr"),
+                    v2g_csr_file=str(pki / "v2g.csr"))
+    device = convert(tmp_path, settings)
+    assert "PRIVATE KEY" in device["client_key"] and "CERTIFICATE REQUEST" in device["v2g_csr"]
+    shown = json.dumps(deploy.shown(device))
+    assert "PRIVATE KEY" not in shown and "BEGIN" not in shown
+    text = problems(tmp_path, dict(BASIC, client_key_file=str(pki / "cp.csr")))
+    assert "client_key_file" in text and "holds no PEM PRIVATE KEY" in text

@@ -1,5 +1,6 @@
 """The OCPP 1.6 Security Whitepaper extension: unit tests under MicroPython, then end to end
 against the test CSMS (plain and TLS), a local HTTP server taking log uploads and the test PKI."""
+import base64
 import json
 import threading
 from datetime import datetime, timedelta, timezone
@@ -204,10 +205,11 @@ def test_get_log_uploads_the_security_log(csms, charge_point, uploads):
 
 def test_profile3_with_the_signed_client_certificate(charge_point, tls_csms, pki, tmp_path):
     state = tmp_path / "cp-state"
-    state.mkdir()
-    (state / "cp.key").write_bytes((pki / "cp.key.der").read_bytes())  # provisioned by the deploy tool
-    (state / "cp.csr").write_bytes((pki / "cp.csr.der").read_bytes())
-    cp = charge_point(url=tls_csms.url, state_dir=state, settings=profile2(pki))
+    settings = dict(profile2(pki), client_key=(pki / "cp.key").read_text(),  # as make deploy provisions them
+                    client_csr=(pki / "cp.csr").read_text())
+    cp = charge_point(url=tls_csms.url, state_dir=state, settings=settings)
+    pem_body = "".join(line for line in (pki / "cp.key").read_text().splitlines() if "-----" not in line)
+    assert (state / "cp.key").read_bytes() == base64.b64decode(pem_body)  # stored as DER
     registered(cp, tls_csms)
 
     def call(action, **payload):

@@ -16,6 +16,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import shlex
 import shutil
 import ssl
@@ -29,7 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
 BOARDS = ROOT / "boards"
 SIM_BOARD = "sim"
-KNOWN = ("wifi", "url", "id", "security_profile", "authorization_key", "ca_file")
+KNOWN = ("wifi", "url", "id", "security_profile", "authorization_key", "ca_file", "client_key_file",
+         "client_csr_file", "v2g_csr_file")
+# files made on the host (MicroPython cannot make keys or CSRs): setting -> (device setting, PEM label)
+HOST_MADE = {"client_key_file": ("client_key", "PRIVATE KEY"),  # security profile 3
+             "client_csr_file": ("client_csr", "CERTIFICATE REQUEST"),
+             "v2g_csr_file": ("v2g_csr", "CERTIFICATE REQUEST")}  # ISO 15118 Plug & Charge
 CA_MAX = 8192  # bytes: the charge point reads the CA into its ~110 KB heap
 SECRET = "***"
 # run on the device: remove what the new build replaces and the crash count; until the copy is
@@ -83,6 +89,19 @@ def _wifi(wifi, problems):
         problems.append("wifi password: 8 to 63 characters (WPA2), 64 hex digits, or empty (open network)")
         return None
     return None if ssid is None else {"ssid": ssid, "password": password}
+
+
+def _pem_file(setting, name, base, label, problems):
+    """The PEM text of file NAME (relative to BASE) holding a LABEL block; None with a problem noted."""
+    try:
+        pem = (base / Path(str(name)).expanduser()).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as e:
+        problems.append(f"{setting}: cannot read {name}: {getattr(e, 'strerror', None) or e}")
+        return None
+    if not re.search(r"-----BEGIN [A-Z ]*%s-----" % label, pem):
+        problems.append(f"{setting}: {name} holds no PEM {label}")
+        return None
+    return pem
 
 
 def _ca(name, base, problems):
@@ -167,6 +186,9 @@ def device_settings(path):
     elif profile == 2 or tls:
         problems.append("ca_file: a wss:// CSMS is verified (the charge point refuses to connect "
                         "otherwise): give the CA that signed the CSMS certificate")
+    for setting, (device, label) in HOST_MADE.items():
+        if data.get(setting):
+            out[device] = _pem_file(setting, data[setting], path.parent, label, problems)
     if problems:
         raise DeployError(f"settings file {path}:\n  " + "\n  ".join(problems))
     return out
@@ -181,6 +203,9 @@ def shown(settings):
         s["wifi"] = {"ssid": s["wifi"]["ssid"], "password": SECRET if s["wifi"]["password"] else ""}
     if "ca" in s:
         s["ca"] = f"{s['ca'].count('BEGIN CERTIFICATE')} certificate(s), {len(s['ca']):,} bytes of PEM"
+    for device, label in HOST_MADE.values():
+        if device in s:
+            s[device] = SECRET if "KEY" in label else f"{label}, {len(s[device]):,} bytes of PEM"
     return s
 
 

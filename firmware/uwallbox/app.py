@@ -77,12 +77,14 @@ class App:
                           ("authorization_key", "AuthorizationKey")):
             if name in s:
                 cfg.set(key, s[name])
-        if "ca" in s:
-            ders = pem.to_der(s["ca"])
-            if ders:
-                store.write(_CA, ders[0])
-            else:
-                log("!", "settings: the CA certificate is not PEM: ignored")
+        for name, path in (("ca", _CA), ("client_key", "cp.key"), ("client_csr", "cp.csr"),
+                           ("v2g_csr", "v2g.csr")):  # certs.py: CP_KEY, CP_CSR, V2G_CSR
+            if name in s:
+                ders = pem.to_der(s[name])
+                if ders:
+                    store.write(path, ders[0])
+                else:
+                    log("!", "settings: %s is not PEM: ignored" % name)
         store.remove(_SETTINGS)
 
     def _recover(self):
