@@ -4,10 +4,9 @@ import binascii
 import time
 
 import machine
-import pem
 import ws
 
-from . import VERSION, actions, clock, crashguard, store
+from . import VERSION, actions, clock, crashguard, provision, store
 from .auth import Auth
 from .config import Config
 from .connector import Connector
@@ -19,10 +18,8 @@ from .meter import Metering
 from .rpc import Offline, Rpc
 from .seclog import SecurityLog
 
-_SETTINGS = "settings.json"
 _AVAIL = "avail.json"
 _RESERVATIONS = "resv.json"
-_CA = "ca.der"  # CentralSystemRootCertificate (DER)
 _PROFILES = "chp"  # smartcharging.DIR: installed charging profiles
 _UPDATE = "fwupdate.json"  # firmware.JOB: a firmware update under way
 _MAX_MESSAGE = 65536  # largest OCPP message accepted, bytes
@@ -40,7 +37,7 @@ class App:
         self.smart = None  # smartcharging.Scheduler, imported only once profiles exist
         self.config = Config({"NumberOfConnectors": n, "Phases": board.PHASES,
                               "SupportedFeatureProfiles": actions.supported()})
-        self._provision()
+        provision.apply(self.config)
         self.config.listener = self._config_changed  # provisioning is no reconfiguration
         self._profile = self.config["SecurityProfile"]  # known to work, unless _FALLBACK says otherwise
         self.config.checks["SecurityProfile"] = self._profile_ok
@@ -63,49 +60,10 @@ class App:
         self.conflict = False  # a LocalListConflict waits to be reported on connector 0
         self.boot_wake = asyncio.Event()
         self._tasks = []
-        self._recover()
+        for c in self.connectors:
+            c.recover()  # a transaction a power cut interrupted
 
     # -- boot
-    def _provision(self):
-        """Merge settings.json (written by the simulator or `make deploy`) into the configuration."""
-        s = store.load(_SETTINGS)
-        if s is None:
-            return
-        cfg = self.config
-        for name, key in (("url", "CentralSystemUrl"), ("id", "ChargePointId"),
-                          ("security_profile", "SecurityProfile"),
-                          ("authorization_key", "AuthorizationKey")):
-            if name in s:
-                cfg.set(key, s[name])
-        for name, path in (("ca", _CA), ("client_key", "cp.key"), ("client_csr", "cp.csr"),
-                           ("v2g_csr", "v2g.csr")):  # certs.py: CP_KEY, CP_CSR, V2G_CSR
-            if name in s:
-                ders = pem.to_der(s[name])
-                if ders:
-                    store.write(path, ders[0])
-                else:
-                    log("!", "settings: %s is not PEM: ignored" % name)
-        store.remove(_SETTINGS)
-
-    def _recover(self):
-        """A transaction file left by a power cut: end it with reason PowerLoss."""
-        j = self.journal
-        for c in self.connectors:
-            tx = c.tx
-            if tx is None:
-                continue
-            ref = tx["ref"]
-            queued = [j.read(n) for n in j.names()]
-            stopped = any(m and m["a"] == "StopTransaction" and m["ref"] == ref for m in queued)
-            started = j.tid(ref) is not None or any(
-                m and m["a"] == "StartTransaction" and m["ref"] == ref for m in queued)
-            if started and not stopped:
-                j.add("StopTransaction", {"transactionId": 0, "meterStop": tx["meter"],
-                                          "timestamp": self.clock.iso(), "reason": "PowerLoss"}, ref)
-                log("tx", "connector %d: transaction %d ended by power loss at %d Wh" % (c.id, ref, tx["meter"]))
-            store.remove(c.path)
-            c.tx = None
-
     # -- what connectors and profiles ask
     def available(self, cid):
         return self.avail.get("0", True) and self.avail.get(str(cid), True)

@@ -85,6 +85,22 @@ class Connector:
         keep = self.app.config["StopTxnSampledData"]
         return [self.app.metering.meter_value(self, keep, context)] if keep else []
 
+    def recover(self):
+        """At boot, a transaction file a power cut left: end it with reason PowerLoss and the last
+        persisted meter reading, unless its StopTransaction was queued before the cut (or it never
+        got as far as a StartTransaction)."""
+        tx = self.tx
+        if tx is None:
+            return
+        j, ref = self.app.journal, tx["ref"]
+        if (j.tid(ref) is not None or j.queued("StartTransaction", ref)) and not j.queued(
+                "StopTransaction", ref):
+            j.add("StopTransaction", {"transactionId": 0, "meterStop": tx["meter"],
+                                      "timestamp": self.app.clock.iso(), "reason": "PowerLoss"}, ref)
+            log("tx", "connector %d: transaction %d ended by power loss at %d Wh" % (self.id, ref, tx["meter"]))
+        store.remove(self.path)
+        self.tx = None
+
     def deauthorize(self):
         """The CSMS refused the transaction's idTag: stop the transaction if so configured, else
         let it draw at most MaxEnergyOnInvalidId Wh in all."""

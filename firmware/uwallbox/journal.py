@@ -45,6 +45,14 @@ class Journal:
     def read(self, name):
         return store.load(_DIR + "/" + name)
 
+    def queued(self, action, ref):
+        """Is a message ACTION of transaction REF waiting to be delivered?"""
+        for name in self.names():
+            m = self.read(name)
+            if m and m["a"] == action and m["ref"] == ref:
+                return True
+        return False
+
     def tid(self, ref):
         """The CSMS transactionId of REF, or None while unknown."""
         return self.ids.get(str(ref))
