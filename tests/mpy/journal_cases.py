@@ -1,23 +1,11 @@
 # MicroPython unit tests of the transaction-message journal.
 import asyncio
 
+from fakes import FakeRpc
 from uwallbox.config import Config
 from uwallbox.errors import CallError
 from uwallbox.journal import Journal
 from uwallbox.rpc import Offline
-
-
-class FakeRpc:
-    def __init__(self, answers):
-        self.answers = answers  # action -> payload, or exception instance
-        self.sent = []
-
-    async def call(self, action, payload):
-        self.sent.append((action, dict(payload)))
-        a = self.answers.get(action, {})
-        if isinstance(a, Exception):
-            raise a
-        return a
 
 
 class FakeApp:

@@ -5,6 +5,7 @@ import asyncio
 import os
 
 import board
+import fakes
 import pem
 from rpc_cases import FakeConn
 from uwallbox import certs, clock, core, seclog, security, store
@@ -21,31 +22,8 @@ def _read(name, mode="r"):
         return f.read()
 
 
-class FakeRpc:
-    def __init__(self):
-        self.sent = []
-        self.later = []
-        self.fail = {}  # action -> exception its CALL raises
-
-    def after(self, coro):
-        self.later.append(coro)
-
-    async def call(self, action, payload):
-        self.sent.append((action, payload))
-        if action in self.fail:
-            raise self.fail[action]
-        return {"currentTime": clock.iso(clock.Clock().now())} if action == "Heartbeat" else {}
-
-    async def flush(self):
-        while self.later:
-            await self.later.pop(0)
-
-
 def _app():
-    app = App(board)
-    app.rpc = FakeRpc()
-    app.registration = "Accepted"
-    return app
+    return fakes.app({"Heartbeat": lambda p: {"currentTime": clock.iso(clock.Clock().now())}})
 
 
 def _install(app, name, kind=_CSMS):
@@ -210,7 +188,7 @@ def test_security_log_and_queue_are_bounded():
 
 async def test_events_delivered_in_order():
     app = _app()
-    app.rpc.fail["SecurityEventNotification"] = Offline()
+    app.rpc.answers["SecurityEventNotification"] = Offline()
     task = asyncio.create_task(app.seclog.run())
     app.security_event("StartupOfTheDevice")
     app.security_event("SettingSystemTime", "+3600 s")
@@ -219,11 +197,11 @@ async def test_events_delivered_in_order():
     app.online.set()
     await asyncio.sleep_ms(50)
     assert len(app.seclog.queue) == 2  # the CSMS is unreachable: kept
-    app.rpc.fail["SecurityEventNotification"] = CallError("GenericError", "no")
+    app.rpc.answers["SecurityEventNotification"] = CallError("GenericError", "no")
     app.security_event("ResetOrReboot", "SoftReset")
     await asyncio.sleep(1.5)
     assert app.seclog.queue == [] and store.load("secq.json") == []  # refused ones are dropped
-    del app.rpc.fail["SecurityEventNotification"]
+    del app.rpc.answers["SecurityEventNotification"]
     app.rpc.sent = []
     app.security_event("StartupOfTheDevice")
     app.security_event("MemoryExhaustion", "GetLog")

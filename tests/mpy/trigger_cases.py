@@ -3,40 +3,16 @@
 import asyncio
 
 import board
+import fakes
 from uwallbox import clock
-from uwallbox.app import App
 from uwallbox.trigger import request, trigger_message
 
 _NOW = "2030-01-02T03:04:05Z"
 
 
-class FakeRpc:
-    def __init__(self):
-        self.sent = []
-        self.later = []
-
-    def after(self, coro):
-        self.later.append(coro)
-
-    async def call(self, action, payload):
-        self.sent.append((action, payload))
-        if action == "BootNotification":
-            return {"status": "Accepted", "currentTime": _NOW, "interval": 77}
-        if action == "Heartbeat":
-            return {"currentTime": _NOW}
-        return {}
-
-    async def flush(self):
-        """Run what the handler queued for after its answer."""
-        while self.later:
-            await self.later.pop(0)
-
-
 def _app():
-    app = App(board)
-    app.rpc = FakeRpc()
-    app.registration = "Accepted"
-    return app
+    return fakes.app({"BootNotification": {"status": "Accepted", "currentTime": _NOW, "interval": 77},
+                      "Heartbeat": {"currentTime": _NOW}})
 
 
 def _trigger(app, message, cid=None):

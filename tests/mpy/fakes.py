@@ -1,0 +1,39 @@
+# Test doubles shared by the MicroPython cases.
+import board
+from uwallbox.app import App
+
+
+class FakeRpc:
+    """An Rpc stand-in: CALLs are recorded in `sent` (action, a copy of the payload), the work
+    handlers queue for after their answer in `later`. `answers[action]` is the CALLRESULT payload,
+    an exception the CALL raises, or fn(payload) giving either; {} by default."""
+
+    def __init__(self, answers=None):
+        self.answers = answers or {}
+        self.sent = []
+        self.later = []
+
+    def after(self, coro):
+        self.later.append(coro)
+
+    async def call(self, action, payload):
+        self.sent.append((action, dict(payload)))
+        a = self.answers.get(action, {})
+        if callable(a):
+            a = a(payload)
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    async def flush(self):
+        """Run what the handler queued for after its answer."""
+        while self.later:
+            await self.later.pop(0)
+
+
+def app(answers=None):
+    """The real App of the sim board, registered, on a FakeRpc."""
+    a = App(board)
+    a.rpc = FakeRpc(answers)
+    a.registration = "Accepted"
+    return a
