@@ -125,9 +125,11 @@ def iec_duty(amps):
     return amps / 0.6 if amps <= 51 else amps / 2.5 + 64
 
 
-def status(connector_id, *statuses):
-    """wait_for predicate: a StatusNotification of `connector_id` with one of `statuses`."""
-    return lambda p: p["connectorId"] == connector_id and p["status"] in statuses
+def status(connector_id, *statuses, error=None):
+    """wait_for predicate: a StatusNotification of `connector_id` with one of `statuses` (and,
+    when given, errorCode `error`)."""
+    return lambda p: (p["connectorId"] == connector_id and p["status"] in statuses
+                      and (error is None or p["errorCode"] == error))
 
 
 def energy_wh(payload):
@@ -150,6 +152,13 @@ def check_pilot(c):
 def registered(cp, csms, timeout=30):
     csms.wait_for("BootNotification", cp_id=cp.id, timeout=timeout)
     return cp.api.wait(lambda s: s["ocpp"]["registration"] == "Accepted" and s["ocpp"]["connected"], timeout)
+
+
+def online(csms, cp, connectors=1):
+    """Registered, and every connector has reported Available."""
+    cp.api.wait(lambda s: s["ocpp"]["registration"] == "Accepted" and s["ocpp"]["connected"], 30)
+    for cid in range(1, connectors + 1):
+        csms.wait_for("StatusNotification", status(cid, "Available"), cp_id=cp.id)
 
 
 def configure(csms, cp, key, value):

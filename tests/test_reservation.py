@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from harness import connector
+from harness import connector, online, status
 from mpyrun import mpy_cases, run_case
 
 
@@ -20,15 +20,6 @@ def in_s(seconds):
     return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def status(connector_id, *statuses):
-    return lambda p: p["connectorId"] == connector_id and p["status"] in statuses
-
-
-def online(csms, cp, connectors=1):
-    """Registered, and every connector has reported Available."""
-    cp.api.wait(lambda s: s["ocpp"]["registration"] == "Accepted" and s["ocpp"]["connected"], 30)
-    for cid in range(1, connectors + 1):
-        csms.wait_for("StatusNotification", status(cid, "Available"), cp_id=cp.id)
 
 
 def reserve(csms, cp, rid, cid, tag="HOLDER", expires_in=600, parent=None):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import connector
+from harness import configure, connector, online, status
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -21,19 +21,16 @@ SOAK = bool(os.environ.get("UWB_SOAK"))
 LIMIT_MS = 100
 
 
-def status(cid, state, error="NoError"):
-    """wait_for predicate: StatusNotification of connector CID with STATE and ERROR."""
-    return lambda p: (p["connectorId"], p["status"], p["errorCode"]) == (cid, state, error)
 
 
-def online(csms, cp):
-    cp.api.wait(lambda s: s["ocpp"]["registration"] == "Accepted" and s["ocpp"]["connected"], 30)
-    csms.wait_for("StatusNotification", status(1, "Available"), cp_id=cp.id)
 
-
-def configure(csms, cp, key, value):
-    answer = csms.call(cp.id, ("ChangeConfiguration", {"key": key, "value": value}))
-    assert answer == {"status": "Accepted"}, (key, value, answer)
+def unplugged_ends(csms, cp, mark, tx):
+    """Unplug: transaction TX stops (EVDisconnected), the connector is Available and safe again."""
+    cp.api.ev(plug=False)
+    stop = csms.wait_for("StopTransaction", cp_id=cp.id, since=mark)
+    assert (stop["transactionId"], stop["reason"]) == (tx, "EVDisconnected"), stop
+    csms.wait_for("StatusNotification", status(1, "Available", error="NoError"), cp_id=cp.id, since=mark)
+    safe(cp.api.state())
 
 
 def charging(csms, cp, tag="CARD0001"):
@@ -43,7 +40,7 @@ def charging(csms, cp, tag="CARD0001"):
     cp.api.rfid(tag)
     start = csms.wait_for("StartTransaction", cp_id=cp.id, since=mark)
     assert start["idTag"] == tag
-    csms.wait_for("StatusNotification", status(1, "Charging"), cp_id=cp.id, since=mark)
+    csms.wait_for("StatusNotification", status(1, "Charging", error="NoError"), cp_id=cp.id, since=mark)
     c = connector(cp.api.wait(lambda s: connector(s)["relay"] and connector(s)["transaction_id"], 10))
     return c["transaction_id"]
 
@@ -73,7 +70,7 @@ def test_rcd_trip_suspends_then_recovers(csms, charge_point):
     tx = charging(csms, cp)
     mark = csms.mark()
     cp.api.fault(rcd=True)
-    csms.wait_for("StatusNotification", status(1, "Faulted", "GroundFailure"), cp_id=cp.id, since=mark)
+    csms.wait_for("StatusNotification", status(1, "Faulted", error="GroundFailure"), cp_id=cp.id, since=mark)
     st = cp.api.state()
     c = connector(st)
     assert not c["relay"] and c["fault"] == "GroundFailure" and c["offered_a"] == 0, c
@@ -83,11 +80,7 @@ def test_rcd_trip_suspends_then_recovers(csms, charge_point):
     c = connector(cp.api.state())
     assert (c["status"], c["relay"], c["transaction_id"]) == ("Faulted", False, tx), c
     assert stops(csms, cp, mark) == []      # suspended, not stopped
-    cp.api.ev(plug=False)
-    stop = csms.wait_for("StopTransaction", cp_id=cp.id, since=mark)
-    assert (stop["transactionId"], stop["reason"]) == (tx, "EVDisconnected"), stop
-    csms.wait_for("StatusNotification", status(1, "Available"), cp_id=cp.id, since=mark)
-    safe(cp.api.state())
+    unplugged_ends(csms, cp, mark, tx)
 
 
 def test_rcd_self_test_failure_makes_the_connector_unusable(csms, charge_point):
@@ -97,7 +90,7 @@ def test_rcd_self_test_failure_makes_the_connector_unusable(csms, charge_point):
     mark = csms.mark()
     cp.api.ev(plug=True, charge=True)
     cp.api.rfid("CARD0001")                 # the session's self-test gets no answer
-    csms.wait_for("StatusNotification", status(1, "Faulted", "GroundFailure"), cp_id=cp.id, since=mark)
+    csms.wait_for("StatusNotification", status(1, "Faulted", error="GroundFailure"), cp_id=cp.id, since=mark)
     c = connector(cp.api.state())
     assert c["ev"]["rcd_tests"] >= 2 and not c["relay"] and c["offered_a"] == 0, c
     cp.api.ev(plug=False)
@@ -109,7 +102,7 @@ def test_rcd_self_test_failure_makes_the_connector_unusable(csms, charge_point):
     cp.api.rfid("CARD0002")                 # no transaction on a faulted connector
     csms.wait_for("Authorize", cp_id=cp.id, since=later)
     cp.api.ev(plug=True)                    # the plug-in retests
-    csms.wait_for("StatusNotification", status(1, "Preparing"), cp_id=cp.id, since=later)
+    csms.wait_for("StatusNotification", status(1, "Preparing", error="NoError"), cp_id=cp.id, since=later)
     assert [m.payload["idTag"] for m in csms.messages(cp.id, "StartTransaction", "in", "call",
                                                       since=later)] == []
     tx = charging(csms, cp, "CARD0003")
@@ -124,7 +117,7 @@ def test_welded_contactor(csms, charge_point):
     mark = csms.mark()
     cp.api.fault(weld=True)
     cp.api.ev(charge=False)                 # the contactor opens, its contacts do not
-    csms.wait_for("StatusNotification", status(1, "Faulted", "PowerSwitchFailure"), cp_id=cp.id,
+    csms.wait_for("StatusNotification", status(1, "Faulted", error="PowerSwitchFailure"), cp_id=cp.id,
                   since=mark)
     c = connector(cp.api.state())
     assert not c["relay"] and c["fault"] == "PowerSwitchFailure" and c["transaction_id"] == tx, c
@@ -133,11 +126,7 @@ def test_welded_contactor(csms, charge_point):
     c = connector(cp.api.state())
     assert not c["relay"] and c["pwm_duty"] == 100.0, c   # never closes onto welded contacts
     cp.api.fault(weld=False)
-    cp.api.ev(plug=False)
-    stop = csms.wait_for("StopTransaction", cp_id=cp.id, since=mark)
-    assert (stop["transactionId"], stop["reason"]) == (tx, "EVDisconnected"), stop
-    csms.wait_for("StatusNotification", status(1, "Available"), cp_id=cp.id, since=mark)
-    safe(cp.api.state())
+    unplugged_ends(csms, cp, mark, tx)
 
 
 def test_lock_jam(csms, charge_point):
@@ -147,12 +136,12 @@ def test_lock_jam(csms, charge_point):
     cp.api.ev(plug=True, charge=True)
     cp.api.fault(lock_jam=True)             # the lock will not move
     cp.api.rfid("CARD0001")
-    csms.wait_for("StatusNotification", status(1, "Faulted", "ConnectorLockFailure"), cp_id=cp.id,
+    csms.wait_for("StatusNotification", status(1, "Faulted", error="ConnectorLockFailure"), cp_id=cp.id,
                   since=mark)
     c = connector(cp.api.state())
     assert not c["relay"] and not c["locked"] and c["transaction_id"], c
     cp.api.fault(lock_jam=False)            # it follows again: the fault clears at once
-    csms.wait_for("StatusNotification", status(1, "Charging"), cp_id=cp.id, since=mark)
+    csms.wait_for("StatusNotification", status(1, "Charging", error="NoError"), cp_id=cp.id, since=mark)
     c = connector(cp.api.state())
     assert c["relay"] and c["locked"] and c["fault"] is None, c
     assert stops(csms, cp, mark) == []
@@ -165,7 +154,7 @@ def test_ev_diode_fault(csms, charge_point):
     mark = csms.mark()
     cp.api.ev(plug=True, charge=True, diode_fault=True)
     cp.api.rfid("CARD0001")                 # the PWM starts: its low level is wrong
-    csms.wait_for("StatusNotification", status(1, "SuspendedEVSE", "EVCommunicationError"),
+    csms.wait_for("StatusNotification", status(1, "SuspendedEVSE", error="EVCommunicationError"),
                   cp_id=cp.id, since=mark)
     c = connector(cp.api.state())
     assert not c["relay"] and c["fault"] == "EVCommunicationError" and c["pwm_duty"] == 100.0, c
@@ -173,7 +162,7 @@ def test_ev_diode_fault(csms, charge_point):
     assert not [m for m in sent if m.payload["status"] == "Faulted"], "a warning, not Faulted"
     cp.api.ev(plug=False, diode_fault=False)
     csms.wait_for("StopTransaction", lambda p: p["reason"] == "EVDisconnected", cp_id=cp.id, since=mark)
-    csms.wait_for("StatusNotification", status(1, "Available"), cp_id=cp.id, since=mark)
+    csms.wait_for("StatusNotification", status(1, "Available", error="NoError"), cp_id=cp.id, since=mark)
     charging(csms, cp, "CARD0002")          # a sound EV charges again
     safe(cp.api.state())
 
@@ -204,7 +193,7 @@ def test_fault_path_does_not_wait_for_the_network(csms, charge_point):
     finally:
         gate.set()
         csms.handlers.pop("StatusNotification", None)
-    csms.wait_for("StatusNotification", status(1, "Faulted", "GroundFailure"), cp_id=cp.id, since=mark)
+    csms.wait_for("StatusNotification", status(1, "Faulted", error="GroundFailure"), cp_id=cp.id, since=mark)
     safe(cp.api.state())
 
 
@@ -217,18 +206,18 @@ def test_ev_side_disconnect_suspends(csms, charge_point, unlock):
     tx = charging(csms, cp)
     mark = csms.mark()
     cp.api.ev(plug=False)
-    csms.wait_for("StatusNotification", status(1, "SuspendedEV"), cp_id=cp.id, since=mark)
+    csms.wait_for("StatusNotification", status(1, "SuspendedEV", error="NoError"), cp_id=cp.id, since=mark)
     c = connector(cp.api.wait(lambda s: connector(s)["cp"] == "A", 5))
     assert c["transaction_id"] == tx and not c["relay"] and c["locked"] is not unlock, c
     cp.api.ev(plug=True, charge=True)       # back: the same transaction charges again
-    csms.wait_for("StatusNotification", status(1, "Charging"), cp_id=cp.id, since=mark)
+    csms.wait_for("StatusNotification", status(1, "Charging", error="NoError"), cp_id=cp.id, since=mark)
     assert stops(csms, cp, mark) == []
     cp.api.ev(plug=False)
     cp.api.wait(lambda s: connector(s)["cp"] == "A" and connector(s)["locked"] is not unlock, 5)
     cp.api.rfid("CARD0001")                 # the card ends it, and frees the socket
     stop = csms.wait_for("StopTransaction", cp_id=cp.id, since=mark)
     assert (stop["transactionId"], stop["reason"]) == (tx, "Local"), stop
-    csms.wait_for("StatusNotification", status(1, "Available"), cp_id=cp.id, since=mark)
+    csms.wait_for("StatusNotification", status(1, "Available", error="NoError"), cp_id=cp.id, since=mark)
     assert not connector(cp.api.wait(lambda s: not connector(s)["locked"], 5))["relay"]
     safe(cp.api.state())
 
@@ -239,23 +228,23 @@ def test_suspended_ev_and_suspended_evse(csms, charge_point):
     mark = csms.mark()
     cp.api.ev(plug=True)                    # authorized, but the EV stays in B
     cp.api.rfid("CARD0001")
-    csms.wait_for("StatusNotification", status(1, "SuspendedEV"), cp_id=cp.id, since=mark)
+    csms.wait_for("StatusNotification", status(1, "SuspendedEV", error="NoError"), cp_id=cp.id, since=mark)
     tid = connector(cp.api.wait(lambda s: connector(s)["transaction_id"], 5))["transaction_id"]
     cp.api.ev(charge=True)
-    csms.wait_for("StatusNotification", status(1, "Charging"), cp_id=cp.id, since=mark)
+    csms.wait_for("StatusNotification", status(1, "Charging", error="NoError"), cp_id=cp.id, since=mark)
     profile = {"chargingProfileId": 7, "transactionId": tid, "stackLevel": 0,
                "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
                "chargingSchedule": {"chargingRateUnit": "A",
                                     "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 0}]}}
     answer = csms.call(cp.id, ("SetChargingProfile", {"connectorId": 1, "csChargingProfiles": profile}))
     assert answer == {"status": "Accepted"}
-    csms.wait_for("StatusNotification", status(1, "SuspendedEVSE"), cp_id=cp.id, since=mark)
+    csms.wait_for("StatusNotification", status(1, "SuspendedEVSE", error="NoError"), cp_id=cp.id, since=mark)
     c = connector(cp.api.wait(lambda s: not connector(s)["relay"], 5))
     assert c["offered_a"] == 0 and c["pwm_duty"] == 100.0, c
     answer = csms.call(cp.id, ("ClearChargingProfile", {"id": 7}))
     assert answer == {"status": "Accepted"}
     later = csms.mark()
-    csms.wait_for("StatusNotification", status(1, "Charging"), cp_id=cp.id, since=later)
+    csms.wait_for("StatusNotification", status(1, "Charging", error="NoError"), cp_id=cp.id, since=later)
     safe(cp.api.state())
 
 

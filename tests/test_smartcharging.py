@@ -4,7 +4,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from harness import connector
+import harness
+from harness import connector, status
 from mpyrun import mpy_cases, run_case
 
 
@@ -70,16 +71,11 @@ def offering(cp, amps, cid=1, timeout=1.0):
     return connector(cp.api.wait(ok, timeout), cid)
 
 
-def status(cid, *statuses):
-    return lambda p: p["connectorId"] == cid and p["status"] in statuses
-
 
 def online(csms, charge_point, connectors=1, **launch):
     """A simulated charge point, registered, its connectors Available."""
     cp = charge_point(connectors=connectors, **launch)
-    cp.api.wait(lambda s: s["ocpp"]["registration"] == "Accepted" and s["ocpp"]["connected"], 30)
-    for cid in range(1, connectors + 1):
-        csms.wait_for("StatusNotification", status(cid, "Available"), cp_id=cp.id)
+    harness.online(csms, cp, connectors)
     return cp
 
 

@@ -2,7 +2,7 @@
 tests under MicroPython, then end to end (every message checked against the OCPP 1.6 schemas)."""
 import pytest
 
-from harness import connector
+from harness import connector, online, status
 from mpyrun import mpy_cases, run_case
 
 
@@ -13,13 +13,6 @@ def test_trigger_logic(name, tmp_path):
 
 # -- end to end: the firmware in the simulator against the test CSMS ------------------------------
 
-def status(connector_id, *statuses):
-    return lambda p: p["connectorId"] == connector_id and p["status"] in statuses
-
-
-def online(csms, cp):
-    cp.api.wait(lambda s: s["ocpp"]["registration"] == "Accepted" and s["ocpp"]["connected"], 30)
-    csms.wait_for("StatusNotification", status(1, "Available"), cp_id=cp.id)
 
 
 def trigger(csms, cp, message, cid=None):
