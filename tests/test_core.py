@@ -1,7 +1,7 @@
 """Core profile end to end: every CSMS request, authorization rules, availability, reset."""
 import pytest
 
-from harness import configure, connector, registered, start_session, status
+from harness import Csms, configure, connector, registered, start_session, status
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -190,7 +190,29 @@ def test_clear_cache_and_offline_cached_card(csms, charge_point):
     tid = start_session(cp, csms, "CACHED")
     cp.api.rfid("CACHED")
     csms.wait_for("StopTransaction", lambda p: p["transactionId"] == tid, cp_id=cp.id)
-    assert call(csms, cp, "ClearCache", {}) == {"status": "Accepted"}
+    cp.api.ev(plug=False)
+    port = csms.port
+    csms.stop()
+    cp.api.wait(lambda s: not s["ocpp"]["connected"], 15)
+    cp.api.ev(plug=True, charge=True)
+    cp.api.rfid("CACHED")  # offline: the cache knows the card (LocalAuthorizeOffline)
+    cp.api.wait(lambda s: connector(s)["status"] == "Charging", 15)
+    cp.api.rfid("CACHED")
+    cp.api.wait(lambda s: connector(s)["transaction_id"] is None and connector(s)["status"] == "Finishing", 15)
+    back = Csms(port=port).start()
+    try:
+        registered_again = cp.api.wait(lambda s: s["ocpp"]["connected"], 30)
+        assert registered_again["ocpp"]["registration"] == "Accepted"
+        back.wait_for("StopTransaction", cp_id=cp.id, timeout=30)  # the offline session delivered
+        assert back.call(cp.id, ("ClearCache", {})) == {"status": "Accepted"}
+        cp.api.ev(plug=False)
+    finally:
+        back.stop()
+    cp.api.wait(lambda s: not s["ocpp"]["connected"], 15)
+    cp.api.ev(plug=True, charge=True)
+    cp.api.rfid("CACHED")  # offline again, and the cache is empty: refused
+    cp.api.wait(lambda s: "CACHED refused" in cp.log(), 10)
+    assert connector(cp.api.state())["transaction_id"] is None
 
 
 def test_unlock_connector(csms, charge_point):
