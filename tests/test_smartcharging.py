@@ -191,6 +191,25 @@ def test_solar_surplus_follows_within_a_second(csms, charge_point):
 
 
 @e2e
+def test_watt_limit_marked_one_phase_holds_on_a_three_phase_car(csms, charge_point):
+    # The case: a TxDefaultProfile of 4140 W with numberPhases 1 became 18 A per phase
+    # and a 3-phase car drew 12,420 W. The power drawn must stay within the limit.
+    cp = online(csms, charge_point)
+    p = profile(1, unit="W", periods=((0, 4140),))
+    p["chargingSchedule"]["chargingSchedulePeriod"][0]["numberPhases"] = 1
+    assert set_profile(csms, cp, 0, p) == "Accepted"
+    charge(csms, cp, max_a=32)
+    c = offering(cp, 6.0)
+    cp.api.wait(lambda s: connector(s, 1)["power_w"] > 0, 10)
+    c = connector(cp.api.state(), 1)
+    assert c["relay"] and 0 < c["power_w"] <= 4140 + 1, c
+    s, periods = composite(csms, cp, 1, 600, "W")
+    assert periods == [(0, 4140.0)], periods
+    s, periods = composite(csms, cp, 1, 600)
+    assert periods == [(0, 6.0)], periods
+
+
+@e2e
 def test_remote_start_with_tx_profile(csms, charge_point):
     cp = online(csms, charge_point)
     cp.api.ev(plug=True, charge=True, max_a=32)

@@ -6,7 +6,10 @@ level a connector's own TxDefaultProfile beats the connector-0 one); a TxProfile
 TxDefaultProfile; the board's current (max_a) caps the result, and the ChargePointMaxProfile caps
 the sum of the connectors that charge, which share it. An offer below the pilot minimum (6 A) or
 below the schedule's minChargingRate cannot be made: it is 0 and charging pauses.
-Times are integer Unix seconds; limits are compared in A (W / (voltage * numberPhases)).
+Times are integer Unix seconds; limits are compared in A. A limit in W becomes A with the phases
+the connector actually uses (the board's wiring), never with the period's numberPhases: a 4140 W
+limit marked numberPhases 1 on a car that charges on 3 phases is 6 A per phase, not 18 A, so the
+power drawn never exceeds the limit whatever the profile claims (the lower current when unsure).
 """
 from array import array
 from collections import namedtuple
@@ -77,14 +80,14 @@ def period(p, t, anchor):
     return i // 3, min(nxt, end, s + per[i + 3] if i + 3 < len(per) else _NEVER)
 
 
-def _amps(p, value, i, volts, phases):
-    """VALUE (in the unit of profile P) in A, with the phases of its period I."""
-    return value / (volts * (p.periods[3 * i + 2] or phases)) if p.watts else value
+def _amps(p, value, volts, phases):
+    """VALUE (in the unit of profile P) in A per phase, on PHASES phases in use."""
+    return value / (volts * phases) if p.watts else value
 
 
 def _limit(p, i, volts, phases):
-    """The limit of period I of profile P, in A."""
-    return _amps(p, p.periods[3 * i + 1] / 10, i, volts, phases)
+    """The limit of period I of profile P, in A per phase on PHASES phases in use."""
+    return _amps(p, p.periods[3 * i + 1] / 10, volts, phases)
 
 
 def _winner(profiles, purpose, cid, ref, t, anchor):
@@ -123,7 +126,8 @@ def _share(cap, own, floor, charging):
 def offers(profiles, conns, t, origin, volts, phases=3):
     """The current each connector may be offered at T: (amps list, phases list, next change).
     CONNS: per connector (1, 2, ...) a tuple (transaction ref, anchor, charging, max_a); anchor is
-    its transaction start, None for ORIGIN. PHASES is the default numberPhases."""
+    its transaction start, None for ORIGIN. PHASES: the phases each connector uses (the board's
+    wiring); a period's numberPhases does not change them (no 3-to-1 phase switching)."""
     n = len(conns)
     own, floor, phs = [c[3] for c in conns], [PILOT_MIN_A] * n, [phases] * n
     nxt = _NEVER
@@ -136,9 +140,8 @@ def offers(profiles, conns, t, origin, volts, phases=3):
         if p is None:
             p, i = q, j
         if p is not None:
-            phs[k] = p.periods[3 * i + 2] or phases
             own[k] = min(own[k], _limit(p, i, volts, phases))
-            floor[k] = max(PILOT_MIN_A, _amps(p, p.min_rate, i, volts, phases))
+            floor[k] = max(PILOT_MIN_A, _amps(p, p.min_rate, volts, phases))
     p, i, n_max = _winner(profiles, CP_MAX, 0, None, t, origin)
     cap = None if p is None else _limit(p, i, volts, phases)
     return _share(cap, own, floor, [c[2] for c in conns]), phs, min(nxt, n_max)

@@ -40,9 +40,11 @@ def tx(ref, start, charging=True, max_a=32):
     return (ref, start, charging, max_a)
 
 
-def check(profiles, expect, cid=1, conns=(IDLE,), start=T0, duration=DAY, unit="A", covered=None):
-    """The composite schedule is EXPECT: [(startPeriod, limit[, numberPhases])]."""
-    got, d = composite(profiles, list(conns), cid, start, duration, unit, V, 3, 24)
+def check(profiles, expect, cid=1, conns=(IDLE,), start=T0, duration=DAY, unit="A", covered=None,
+          phases=3):
+    """The composite schedule is EXPECT: [(startPeriod, limit[, numberPhases])]; PHASES: the
+    board's wiring."""
+    got, d = composite(profiles, list(conns), cid, start, duration, unit, V, phases, 24)
     periods = [(q["startPeriod"], q["limit"]) + ((q["numberPhases"],) if "numberPhases" in q else ())
                for q in got]
     assert periods == expect, "got %r, expected %r" % (periods, expect)
@@ -132,10 +134,28 @@ def test_power_limit_in_amps_and_watts():
     check([p], [(0, 11040.0)], unit="W")
 
 
-def test_number_phases_in_conversion():
-    p = default(1, [(0, 3680, 1)], unit="W")  # one phase: 3680 W / 230 V = 16 A
-    check([p], [(0, 16.0, 1)])
-    check([p], [(0, 3680.0, 1)], unit="W")
+def test_watts_use_the_phases_in_use_not_numberphases():
+    # 8280 W marked numberPhases 1: the car charges on the board's 3 phases, so 8280 / (230 * 3) =
+    # 12 A per phase (36 A per phase would draw 24,840 W, three times the limit)
+    p = default(1, [(0, 8280, 1)], unit="W")
+    check([p], [(0, 12.0)])
+    check([p], [(0, 8280.0)], unit="W")
+    # 4140 W on 3 phases is exactly 6 A; the same marked 1 phase must not become 18 A
+    check([default(1, [(0, 4140, 1)], unit="W")], [(0, 6.0)])
+    # below the pilot minimum on 3 phases: a pause, never more power than the limit
+    check([default(1, [(0, 3680, 1)], unit="W")], [(0, 0.0)])
+    # a single-phase board: 3680 W / 230 V = 16 A, whatever numberPhases says
+    check([default(1, [(0, 3680, 3)], unit="W")], [(0, 16.0, 1)], phases=1)
+    check([default(1, [(0, 3680, 3)], unit="W")], [(0, 3680.0, 1)], unit="W", phases=1)
+
+
+def test_offered_power_never_exceeds_a_watt_limit():
+    # every limit in W, any numberPhases, on 1- or 3-phase wiring: offer x V x phases <= limit
+    for phases in (1, 3):
+        for marked in (1, 2, 3):
+            for w in (1380, 4140, 5000, 7360, 11040, 22080):
+                amps, _, _ = offers([default(1, [(0, w, marked)], unit="W")], [IDLE], T0, T0, V, phases)
+                assert amps[0] * V * phases <= w + 0.01, (phases, marked, w, amps)
 
 
 def test_mixed_units_cap_in_watts():
