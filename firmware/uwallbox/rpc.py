@@ -4,6 +4,8 @@ import json
 import random
 from micropython import const
 
+from ws import WebSocketError
+
 from . import actions, jsonscan, schema
 from .errors import CallError, FORMATION, INTERNAL
 from .log import log
@@ -110,7 +112,10 @@ class Rpc:
                 yield p
         try:
             await self.conn.send_parts(pieces())
-        except OSError:
+        except (OSError, EOFError, WebSocketError) as e:
+            # the link closed under us (a close frame, 1009 after an oversized frame, a reset): any
+            # loss of the link is "offline" to the task that sends, never a crash
+            log("net", "send failed: %r" % (e,))
             raise Offline()
         log(">", "%s %s" % (action, _preview(*seen)))
 

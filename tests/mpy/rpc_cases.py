@@ -254,3 +254,30 @@ async def test_connection_loss_fails_pending_call():
         assert False
     except Offline:
         pass
+
+
+async def test_link_closing_while_sending_is_offline():
+    # ws raises ConnectionClosed (1009 after an oversized frame, 1007 bad UTF-8, any close
+    # mid-send), EOFError or OSError when the link goes while a frame is written: every one of
+    # them is Offline to the task that sends, never an exception that reaches the crash guard
+    from ws import ConnectionClosed
+    for exc in (ConnectionClosed(1009, "message too big"), ConnectionClosed(1007, "bad UTF-8"),
+                ConnectionClosed(1006), EOFError(), OSError(104)):
+        app, rpc, conn, task = await _serving()
+        rpc.accepted = True
+
+        async def broken(parts, exc=exc):
+            raise exc
+        conn.send_parts = broken
+        try:
+            await rpc.call("MeterValues", {"connectorId": 1, "meterValue": []})
+            assert False, "no exception"
+        except Offline:
+            pass
+        # the answer to an incoming CALL on a closing link: the serving task ends, no crash
+        conn.push([2, "9", "Heartbeat", {}])
+        conn.closed = True
+        try:
+            await task
+        except Offline:
+            pass  # serve() ends with Offline (the app's connection task treats it as a lost link)

@@ -1,0 +1,36 @@
+"""Reliability under faults and hostile input (issue 18): the link, the journal, the heap."""
+import pytest
+
+from harness import configure, connector, registered, start_session
+
+pytestmark = pytest.mark.timeout(300)
+
+BOOT_LINE = "uwallbox "  # the firmware's first log line at each start ("uwallbox <version> on board")
+
+
+def boots(cp):
+    return sum(1 for line in cp.log().splitlines() if BOOT_LINE in line and " on board " in line)
+
+
+def test_oversized_frames_close_the_link_but_never_crash(csms, charge_point):
+    # Each 70 KB frame is over the firmware's maximum message size: it closes the link with 1009
+    # while the metering, status and heartbeat tasks send. Three such crashes once tripped the
+    # crash-loop guard and took the charge point out of service.
+    cp = charge_point()
+    registered(cp, csms)
+    configure(csms, cp, "MeterValueSampleInterval", "1")
+    configure(csms, cp, "HeartbeatInterval", "1")
+    tx = start_session(cp, csms, "RELIABLE")
+    for i in range(5):
+        csms.send_raw(cp.id, '[2,"big%d","DataTransfer",{"vendorId":"x","data":"%s"}]' % (i, "a" * 70000))
+        cp.api.wait(lambda s: not s["ocpp"]["connected"], 15)
+        cp.api.wait(lambda s: s["ocpp"]["connected"] and s["ocpp"]["registration"] == "Accepted", 30)
+    assert boots(cp) == 1, "the firmware restarted"
+    assert not (cp.state_dir / "crash.log").exists(), (cp.state_dir / "crash.log").read_text()
+    s = cp.api.state()
+    assert connector(s)["transaction_id"] == tx and connector(s)["status"] == "Charging", s
+    mark = csms.mark()
+    cp.api.rfid("RELIABLE")
+    stop = csms.wait_for("StopTransaction", lambda p: p["transactionId"] == tx, cp_id=cp.id,
+                         since=mark, timeout=30)
+    assert stop["reason"] == "Local"
