@@ -34,3 +34,45 @@ def test_oversized_frames_close_the_link_but_never_crash(csms, charge_point):
     stop = csms.wait_for("StopTransaction", lambda p: p["transactionId"] == tx, cp_id=cp.id,
                          since=mark, timeout=30)
     assert stop["reason"] == "Local"
+
+
+def test_power_cuts_with_the_csms_down_lose_no_stop(csms, charge_point):
+    # The sequence that orphaned a transaction: references restarted from the queue at boot, so
+    # after a cut with the CSMS down (the PowerLoss Stop of B queued) the next transaction C got
+    # B's reference, and at the next cut C's Stop was taken as already queued.
+    from harness import Csms
+    cp = charge_point()
+    registered(cp, csms)
+    configure(csms, cp, "AllowOfflineTxForUnknownId", "true")
+    start_session(cp, csms, "A")
+    cp.kill()
+    cp.restart()  # A ends with PowerLoss, delivered at once
+    csms.wait_for("StopTransaction", lambda p: p["reason"] == "PowerLoss", cp_id=cp.id)
+    cp.api.ev(plug=False)
+    cp.api.wait(lambda s: connector(s)["status"] == "Available" and s["ocpp"]["queued"] == 0, 30)
+    b = start_session(cp, csms, "B")
+    cp.api.wait(lambda s: s["ocpp"]["queued"] == 0, 30)
+    port = csms.port
+    csms.stop()
+    cp.api.wait(lambda s: not s["ocpp"]["connected"], 15)
+    cp.kill()
+    cp.restart()  # B ends with PowerLoss, queued: the CSMS is down
+    cp.api.ev(plug=False)
+    cp.api.wait(lambda s: connector(s)["status"] == "Available", 30)
+    cp.api.ev(plug=True, charge=True, max_a=16)
+    cp.api.rfid("C")
+    cp.api.wait(lambda s: connector(s)["status"] == "Charging", 30)
+    cp.kill()
+    cp.restart()  # C ends with PowerLoss too
+    back = Csms(port=port).start()
+    try:
+        back.wait_for("StartTransaction", lambda p: p["idTag"] == "C", cp_id=cp.id, timeout=60)
+        cp.api.wait(lambda s: s["ocpp"]["queued"] == 0, 60)
+        stops = back.messages(cp.id, "StopTransaction", "in", "call")
+        c = [t["id"] for t in back.transactions.values() if t["id_tag"] == "C"]
+        got = sorted(m.payload["transactionId"] for m in stops)
+        assert len(c) == 1 and got == sorted([b, c[0]]), (got, b, c)
+        assert all(m.payload["reason"] == "PowerLoss" for m in stops)
+        assert back.errors == []
+    finally:
+        back.stop()

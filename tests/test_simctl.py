@@ -102,7 +102,7 @@ def conn(st, i=1):
 
 def test_state_shape(sim):
     st = sim.get()
-    assert st["ocpp"] == {"connected": True, "registration": "Accepted"}
+    assert st["ocpp"] == {"connected": True, "registration": "Accepted", "queued": 0}
     assert [c["id"] for c in st["connectors"]] == [1, 2]
     c = conn(st)
     for key, typ in (("cp", str), ("pwm_duty", float), ("offered_a", float), ("relay", bool),

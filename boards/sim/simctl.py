@@ -1,6 +1,6 @@
 """Simulator control API: HTTP/1.1 + JSON on 127.0.0.1:UWB_SIM_CONTROL, one request per connection.
 
-GET  /state   -> {"ocpp": {"connected", "registration"}, "connectors": [{"id", "cp", "pwm_duty",
+GET  /state   -> {"ocpp": {"connected", "registration", "queued"}, "connectors": [{"id", "cp", "pwm_duty",
                   "offered_a", "relay", "locked", "status", "transaction_id", "meter_wh",
                   "power_w", "fault", "ev": {...plant state...}, "relay_open_latency_ms"}],
                   "violations": [...], "relay_open_latency_ms": [...], "heap": {"free", "alloc"}}
@@ -262,7 +262,8 @@ class Control:
                 "relay_open_latency_ms": p.latency_ms,
             })
         return {"ocpp": {"connected": bool(getattr(app, "connected", False)),
-                         "registration": getattr(app, "registration", None)},
+                         "registration": getattr(app, "registration", None),
+                         "queued": len(app.journal) if getattr(app, "journal", None) else 0},
                 "connectors": conns,
                 "violations": ev.violations,
                 "relay_open_latency_ms": ev.relay_open_latency_ms,

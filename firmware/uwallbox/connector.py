@@ -45,7 +45,7 @@ class Connector:
         app = self.app
         meter = self.read_meter()[0]
         now = app.clock.now()
-        ref = app.journal.seq + 1
+        ref = app.journal.new_ref()
         self.tx = {"ref": ref, "tag": tag, "parent": info.get("parentIdTag"), "start": meter,
                    "meter": meter, "t0": now, "ok": True, "td": self._stop_data("Transaction.Begin")}
         store.save(self.path, self.tx)

@@ -119,13 +119,14 @@ class Rpc:
             raise Offline()
         log(">", "%s %s" % (action, _preview(*seen)))
 
-    async def call(self, action, payload, timeout=_TIMEOUT):
-        """Send a CALL; return the CALLRESULT payload, raise CallError, Offline or TimeoutError."""
+    async def call(self, action, payload, timeout=_TIMEOUT, uid=None):
+        """Send a CALL; return the CALLRESULT payload, raise CallError, Offline or TimeoutError.
+        UID: the message id (a journaled message keeps its own on every attempt)."""
         async with self._lock:
             if self.conn is None or not (self.accepted or action == "BootNotification"):
                 raise Offline()
             self._seq += 1
-            self._id = str(self._seq)
+            self._id = uid or str(self._seq)
             self._action = action
             self._got.clear()
             try:

@@ -11,13 +11,15 @@ class FakeRpc:
     def __init__(self, answers=None):
         self.answers = answers or {}
         self.sent = []
+        self.uids = []  # the message id of each CALL (None: the Rpc's own)
         self.later = []
 
     def after(self, coro):
         self.later.append(coro)
 
-    async def call(self, action, payload):
+    async def call(self, action, payload, timeout=30, uid=None):
         self.sent.append((action, dict(payload)))
+        self.uids.append(uid)
         a = self.answers.get(action, {})
         if callable(a):
             a = a(payload)

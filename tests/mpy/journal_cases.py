@@ -2,6 +2,7 @@
 import asyncio
 
 from fakes import FakeRpc
+from uwallbox import store
 from uwallbox.config import Config
 from uwallbox.errors import CallError
 from uwallbox.journal import Journal
@@ -95,3 +96,63 @@ async def test_offline_error_keeps_message():
     await asyncio.sleep_ms(50)
     task.cancel()
     assert len(j) == 1 and app.done == []
+
+
+async def test_refused_meter_values_do_not_hold_back_the_stop():
+    # a CSMS that answers MeterValues with a CALLERROR: retried per TransactionMessageAttempts,
+    # then dropped, without the RetryInterval waits that held the StopTransaction back minutes
+    app = FakeApp({"MeterValues": CallError("FormationViolation", "no")})
+    app.config.change("TransactionMessageAttempts", "3")
+    app.config.change("TransactionMessageRetryInterval", "60")
+    j = Journal(app)
+    j.ids["1"] = 7
+    j.add("MeterValues", {"connectorId": 1, "transactionId": 0, "meterValue": []}, 1)
+    j.add("StopTransaction", {"transactionId": 0, "meterStop": 5, "timestamp": "t"}, 1)
+    await _drain(app, j, 2)
+    assert [a for a, p in app.rpc.sent] == ["MeterValues"] * 3 + ["StopTransaction"], app.rpc.sent
+    assert app.done[-1][0] == "StopTransaction" and len(j) == 0
+
+
+async def test_refs_are_never_given_twice():
+    # with an empty queue after delivery (or a queue left by a power cut), a reboot must not
+    # hand out a reference again: recovery matches a transaction file on its ref alone
+    app = FakeApp({"StartTransaction": _START})
+    j = Journal(app)
+    a = j.new_ref()
+    j.add("StartTransaction", {"connectorId": 1, "idTag": "A", "meterStart": 0, "timestamp": "t"}, a)
+    j.add("StopTransaction", {"transactionId": 0, "meterStop": 5, "timestamp": "t"}, a)
+    await _drain(app, j, 2)
+    assert len(j) == 0
+    j2 = Journal(app)  # reboot on an empty queue
+    b = j2.new_ref()
+    assert b > a, (a, b)
+    j2.add("StopTransaction", {"transactionId": 0, "meterStop": 5, "timestamp": "t"}, b)
+    j3 = Journal(app)  # power cut, the CSMS unreachable: the Stop of b still queued
+    c = j3.new_ref()
+    assert c > b and Journal(app).new_ref() > c
+
+
+async def test_a_repeat_keeps_its_message_id():
+    # a MeterValues whose answer was lost goes out again under the id it was first sent with,
+    # also after a reboot; message ids are never reused once the queue has drained
+    app = FakeApp({"StartTransaction": _START, "MeterValues": asyncio.TimeoutError()})
+    j = Journal(app)
+    j.ids["1"] = 7
+    store.save("txids.json", j.ids)
+    j.add("MeterValues", {"connectorId": 1, "transactionId": 0, "meterValue": []}, 1)
+    task = asyncio.create_task(j.run())
+    for _ in range(300):
+        if len(app.rpc.sent) >= 2:
+            break
+        await asyncio.sleep_ms(10)
+    task.cancel()
+    assert len(app.rpc.uids) >= 2 and app.rpc.uids[0] == app.rpc.uids[1], app.rpc.uids
+    first = app.rpc.uids[0]
+    app.rpc.answers["MeterValues"] = {}
+    j2 = Journal(app)  # reboot: the same message, the same id
+    await _drain(app, j2, 1)
+    assert app.rpc.uids[-1] == first and len(j2) == 0
+    j3 = Journal(app)
+    j3.add("MeterValues", {"connectorId": 1, "transactionId": 0, "meterValue": []}, 1)
+    await _drain(app, j3, 2)
+    assert app.rpc.uids[-1] != first, app.rpc.uids
