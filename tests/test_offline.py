@@ -56,6 +56,7 @@ def test_offline_session_delivered_in_order(csms, charge_point):
 def test_reconnects_without_a_new_boot(csms, charge_point):
     cp = charge_point()
     registered(cp, csms)
+    csms.wait_for("StatusNotification", lambda p: p["connectorId"] == 1, cp_id=cp.id)
     mark = csms.mark()
     csms.disconnect(cp.id)
     csms.wait_for("StatusNotification", lambda p: p["connectorId"] == 1, cp_id=cp.id, since=mark, timeout=20)

@@ -23,8 +23,8 @@ def test_oversized_frames_close_the_link_but_never_crash(csms, charge_point):
     tx = start_session(cp, csms, "RELIABLE")
     for i in range(5):
         csms.send_raw(cp.id, '[2,"big%d","DataTransfer",{"vendorId":"x","data":"%s"}]' % (i, "a" * 70000))
-        cp.api.wait(lambda s: not s["ocpp"]["connected"], 15)
-        cp.api.wait(lambda s: s["ocpp"]["connected"] and s["ocpp"]["registration"] == "Accepted", 30)
+        cp.api.wait(lambda s: csms.connects[cp.id] == i + 2 and s["ocpp"]["connected"]
+                    and s["ocpp"]["registration"] == "Accepted", 30)
     assert boots(cp) == 1, "the firmware restarted"
     assert not (cp.state_dir / "crash.log").exists(), (cp.state_dir / "crash.log").read_text()
     s = cp.api.state()

@@ -269,6 +269,7 @@ class Csms:
       boot_status  "Accepted"/"Pending"/"Rejected", or a list consumed one per BootNotification
                    (the last entry stays)
       blocked      idTags answered Blocked (others Accepted)
+      groups       {idTag: parentIdTag}: the group each idTag's idTagInfo names
       vendors      DataTransfer vendorIds answered Accepted (others UnknownVendorId)
       auth         None, or {cp_id: password}: HTTP Basic auth required (else 401)
       handlers     {action: fn(cp_id, payload) -> reply dict}: custom answers
@@ -282,6 +283,7 @@ class Csms:
         self.interval = interval
         self.boot_status = boot_status
         self.blocked = set(blocked)
+        self.groups = {}
         self.vendors = set(vendors)
         self.auth = auth
         self.ssl_context = ssl_context
@@ -421,7 +423,8 @@ class Csms:
         return s
 
     def id_tag_info(self, id_tag):
-        return IdTagInfo(status="Blocked" if id_tag in self.blocked else "Accepted")
+        return IdTagInfo(status="Blocked" if id_tag in self.blocked else "Accepted",
+                         parent_id_tag=self.groups.get(id_tag))
 
     def _new_transaction(self, cp_id, connector_id, id_tag, meter_start, timestamp):
         with self._cond:

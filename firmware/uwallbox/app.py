@@ -5,9 +5,10 @@ import time
 
 import machine
 import ws
+from micropython import const
 
 from . import VERSION, actions, clock, crashguard, provision, store
-from .auth import Auth
+from .auth import Auth, same
 from .config import Config
 from .connector import Connector
 from .errors import CallError
@@ -26,6 +27,11 @@ _MAX_MESSAGE = 65536  # largest OCPP message accepted, bytes
 _TIME_JUMP = 60  # seconds: a larger correction of the clock is a security event
 _FALLBACK = "secfallback.json"  # the SecurityProfile to go back to while a new one is unproven
 _FALLBACK_AFTER = 3  # failed connections with a new SecurityProfile before going back
+_CHANGES_MAX = const(12)  # status changes waiting to be reported, at most
+_IDLE_MS = const(60000)  # the status task's longest sleep
+# A status must last this long to be reported even with MinimumStatusDuration 0: the pilot's
+# debouncing (3 steps of 10 ms) passes through intermediate states that no one should see.
+_SETTLE_MS = const(60)
 
 
 class App:
@@ -55,7 +61,8 @@ class App:
         for e in self.evses:
             e.max_a = min(self.config["MaxCurrent"], board.MAX_CURRENT_A)
         self.connectors = [Connector(self, i + 1, self.evses[i], board.meter(i)) for i in range(n)]
-        self._reported = {}
+        self._seen = {}  # connector id -> (status, errorCode) last recorded
+        self._changes = []  # status changes to report: [cid, status, errorCode, timestamp, ticks]
         self._status_wake = asyncio.Event()
         self.conflict = False  # a LocalListConflict waits to be reported on connector 0
         self.boot_wake = asyncio.Event()
@@ -107,15 +114,25 @@ class App:
 
     def report_status(self, cid=None):
         """StatusNotification for connector CID (None: 0 and every connector), changed or not."""
-        if cid is None:
-            self._reported = {}
-        else:
-            self._reported.pop(cid, None)
-        self.status_changed()
+        self._record(cid)
 
     def status_changed(self):
         if self.reservations:  # a Faulted or Unavailable connector ends its reservation
             self._reservation().prune(self)
+        self._record()
+
+    def _record(self, force=-1):
+        """Note each status that changed, with the time it changed; FORCE: a connector id (None:
+        all) whose present status is noted even when unchanged."""
+        for c in [None] + self.connectors:
+            cid, now = (0, self._status_of_0()) if c is None else (c.id, (c.status, c.error))
+            if now[0] is None or (self._seen.get(cid) == now and force not in (None, cid)):
+                continue
+            self._seen[cid] = now
+            if len(self._changes) >= _CHANGES_MAX:  # offline for long: keep the latest of each
+                self._changes = [r for i, r in enumerate(self._changes)
+                                 if not any(q[0] == r[0] for q in self._changes[i + 1:])]
+            self._changes.append([cid, now[0], now[1], self.clock.iso(), time.ticks_ms()])
         self._status_wake.set()
 
     def list_conflict(self, tag):
@@ -124,16 +141,24 @@ class App:
         self.conflict = True
         self.status_changed()
 
-    def delivered(self, action, ref, reply):
-        """The journal got the CSMS's answer to a transaction message."""
-        if action != "StartTransaction" or reply is None:
+    def delivered(self, action, ref, reply, payload):
+        """The journal got the CSMS's answer REPLY to transaction message PAYLOAD. Every idTagInfo
+        updates the cache, whenever it comes (the transaction may have ended long ago); the
+        group (parentIdTag) the CSMS names is kept for the running transaction."""
+        info = reply and reply.get("idTagInfo")
+        tag = payload.get("idTag")
+        if info is None or tag is None:
             return
-        info = reply["idTagInfo"]
+        self.auth.remember(tag, info)
+        if action != "StartTransaction":
+            return
         for c in self.connectors:
             if c.tx and c.tx["ref"] == ref:
-                self.auth.remember(c.tx["tag"], info)
+                if info.get("parentIdTag"):
+                    c.tx["parent"] = info["parentIdTag"]
+                    c.save()
                 if info["status"] != "Accepted":
-                    log("auth", "CSMS refused %s: %s" % (c.tx["tag"], info["status"]))
+                    log("auth", "CSMS refused %s: %s" % (tag, info["status"]))
                     c.deauthorize()
 
     def _config_changed(self, key):
@@ -182,14 +207,16 @@ class App:
         """A card at the reader: stops its own transaction, else authorizes and starts one."""
         log("card", tag)
         for c in self.connectors:
-            if c.tx and c.tx["tag"] == tag:
+            if c.tx and same(c.tx["tag"], tag):
                 c.stop("Local", tag)
                 return
         info = await self.auth.authorize(tag)
         parent = info.get("parentIdTag")
-        if parent:
+        # another card of the transaction's group stops it, if that card itself is valid now (a
+        # Blocked or Expired card of the group may not end someone's charge)
+        if parent and info.get("status") == "Accepted":
             for c in self.connectors:
-                if c.tx and c.tx["parent"] == parent:
+                if c.tx and same(c.tx["parent"], parent):
                     c.stop("Local", tag)
                     return
         if info.get("status") != "Accepted":
@@ -325,36 +352,58 @@ class App:
         if store.exists(_FALLBACK):  # the new SecurityProfile works
             store.remove(_FALLBACK)
             self._profile = self.config["SecurityProfile"]
-        self._reported = {}
+        self._changes = []  # what changed while offline is not news: the present statuses are
         self.online.set()
-        self.status_changed()
+        self.report_status()
 
     def _status_of_0(self):
-        return (("Available" if self.avail.get("0", True) else "Unavailable"),
-                "LocalListConflict" if self.conflict else "NoError")
+        # Inoperative on connector 0 is Scheduled while a transaction runs: it shows when the
+        # last transaction has ended
+        off = not self.avail.get("0", True) and not any(c.tx for c in self.connectors)
+        return "Unavailable" if off else "Available", "LocalListConflict" if self.conflict else "NoError"
+
+    def _next_status(self):
+        """(the first status change due to be sent or None, ms until the next one is due)."""
+        msd = max(self.config["MinimumStatusDuration"] * 1000, _SETTLE_MS)
+        ch, now, wait = self._changes, time.ticks_ms(), _IDLE_MS
+        i = 0
+        while i < len(ch):
+            r = ch[i]
+            nxt = [q for q in ch[i + 1:] if q[0] == r[0]]
+            if nxt and time.ticks_diff(nxt[0][4], r[4]) < msd:
+                ch.pop(i)  # did not last MinimumStatusDuration: never reported
+                continue
+            age = time.ticks_diff(now, r[4])
+            if nxt or age >= msd:
+                return r, 0
+            wait = min(wait, msd - age)
+            i += 1
+        return None, wait
 
     async def _statuses(self):
-        """StatusNotification for each connector whose status or error changed."""
+        """StatusNotification for every status that lasted MinimumStatusDuration (every one when
+        it is 0), in order, stamped with the time it began."""
         while True:
-            await self._status_wake.wait()
-            self._status_wake.clear()
             await self.online.wait()
-            await asyncio.sleep_ms(max(300, self.config["MinimumStatusDuration"] * 1000))
-            for c in [None] + self.connectors:
-                cid, now = (0, self._status_of_0()) if c is None else (c.id, (c.status, c.error))
-                if now[0] is None or self._reported.get(cid) == now:
-                    continue
+            r, wait = self._next_status()
+            if r is None:
                 try:
-                    await self.rpc.call("StatusNotification", {
-                        "connectorId": cid, "status": now[0], "errorCode": now[1],
-                        "timestamp": self.clock.iso()})
-                    self._reported[cid] = now
-                    if now[1] == "LocalListConflict":  # reported: NoError follows
-                        self.conflict = False
-                        self._status_wake.set()
-                except (Offline, CallError, asyncio.TimeoutError):
-                    self._status_wake.set()
-                    break
+                    await asyncio.wait_for_ms(self._status_wake.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+                self._status_wake.clear()
+                continue
+            try:
+                await self.rpc.call("StatusNotification", {
+                    "connectorId": r[0], "status": r[1], "errorCode": r[2], "timestamp": r[3]})
+            except (Offline, CallError, asyncio.TimeoutError):
+                await asyncio.sleep(1)
+                continue
+            if r in self._changes:
+                self._changes.remove(r)
+            if r[2] == "LocalListConflict":  # reported: NoError follows
+                self.conflict = False
+                self._record()
 
     async def heartbeat(self):
         """One Heartbeat; adopts the CSMS's time."""

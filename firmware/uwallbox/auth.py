@@ -23,6 +23,11 @@ def _status(info, now):
     return status
 
 
+def same(a, b):
+    """Are idTags A and B the same? IdToken is a CiString20: case-insensitive."""
+    return a is not None and b is not None and a.upper() == b.upper()
+
+
 def _valid(info, now):
     """Is idTagInfo INFO Accepted and unexpired at NOW?"""
     return info is not None and _status(info, now) == "Accepted"
@@ -49,7 +54,7 @@ class Auth:
         """idTagInfo from the local list, else the cache, else None."""
         info = self.listed(tag)
         if info is None and self.app.config["AuthorizationCacheEnabled"]:
-            info = self.cache.get(tag)
+            info = self.cache.get(tag.upper())
         return info
 
     def remember(self, tag, info):
@@ -62,6 +67,7 @@ class Auth:
             return
         if not self.app.config["AuthorizationCacheEnabled"]:
             return
+        tag = tag.upper()
         self.cache.pop(tag, None)
         while len(self.cache) >= _CACHE_MAX:
             self.cache.pop(next(iter(self.cache)))

@@ -10,10 +10,11 @@ SECRET = const(4)  # write-only: never returned or logged
 RAISE = const(8)  # may only be raised (SecurityProfile)
 BOOL, INT, CSL, STR = "b", "i", "c", "s"
 
+# The measurands the meter gives (meter.py): a list with any other is Rejected, so no MeterValues
+# goes out with an empty sampledValue.
 MEASURANDS = (
-    "Energy.Active.Import.Register", "Energy.Active.Import.Interval", "Power.Active.Import",
-    "Current.Import", "Current.Offered", "Voltage", "Power.Offered", "Frequency",
-    "Temperature", "SoC",
+    "Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Current.Offered",
+    "Voltage", "Power.Offered",
 )
 
 # Every key, one a line (a string costs far less RAM than a dict of tuples): name, kind (b bool,
@@ -39,7 +40,7 @@ LocalPreAuthorize                       b 0 0 0 0
 MaxEnergyOnInvalidId                    i 0 0 0 1000000
 MeterValuesAlignedData                  c 0 Energy.Active.Import.Register 0 8
 MeterValuesAlignedDataMaxLength         i 1 8 0 0
-MeterValuesSampledData                  c 0 Energy.Active.Import.Register 0 8
+MeterValuesSampledData                  c 0 Energy.Active.Import.Register,Power.Active.Import,Current.Import,Current.Offered,Voltage 0 8
 MeterValuesSampledDataMaxLength         i 1 8 0 0
 MeterValueSampleInterval                i 0 60 0 86400
 MinimumStatusDuration                   i 0 0 0 3600
@@ -93,6 +94,18 @@ def spec(key):
     name, kind, flags, d, lo, hi = _KEYS[i + 1 : _KEYS.find("\n", i + 1)].split()
     d = "" if d == "-" else d
     return kind, int(flags), d == "1" if kind == BOOL else int(d) if kind == INT else d, int(lo), int(hi)
+
+
+def canonical(key):
+    """The name of configuration key KEY as the table spells it (keys are case-insensitive
+    CiStrings), or None when there is no such key."""
+    if spec(key) is not None:
+        return key
+    low = key.lower()
+    for n in names():
+        if n.lower() == low:
+            return n
+    return None
 
 
 def names():

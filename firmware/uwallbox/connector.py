@@ -6,6 +6,7 @@ from . import store
 from .log import log
 
 _TD_MAX = const(24)  # meterValues kept for transactionData
+_TX_STATUSES = ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE")
 
 
 class Connector:
@@ -121,6 +122,10 @@ class Connector:
             store.save(self.path, tx)
             self.apply()
 
+    def save(self):
+        """Persist the running transaction."""
+        store.save(self.path, self.tx)
+
     def persist_meter(self, wh):
         if self.tx and wh != self.tx["meter"]:
             self.tx["meter"] = wh
@@ -159,8 +164,12 @@ class Connector:
         if self.tx:
             if e.relay:
                 return "Charging"
-            if not self.tx["ok"] or (e.plugged and (e.ready or e.offered_a < 6)):
+            if not self.tx["ok"] or (e.plugged and e.offered_a < 6):
                 return "SuspendedEVSE"
+            if e.ready and e.plugged:
+                # the EV asks, energy is offered, the contactor is about to close (RCD self-test,
+                # debouncing) or has just opened as the EV leaves state C: no news yet
+                return self.status if self.status in _TX_STATUSES else "Preparing"
             return "SuspendedEV"
         if not self.operative:
             return "Unavailable"

@@ -14,7 +14,8 @@ def change_availability(app, p):
 
 
 def change_configuration(app, p):
-    return {"status": app.config.change(p["key"], p["value"])}
+    key = cfgmod.canonical(p["key"])
+    return {"status": app.config.change(key, p["value"]) if key else "NotSupported"}
 
 
 def clear_cache(app, p):
@@ -44,15 +45,17 @@ def data_transfer(app, p):
 def get_configuration(app, p):
     cfg = app.config
     keys = p.get("key")
-    if keys is None:
+    listed = bool(keys)  # an empty list asks for every key, as an omitted one does
+    if not keys:
         keys = cfgmod.names()
     elif len(keys) > cfg["GetConfigurationMaxKeys"]:
         raise CallError(PROPERTY, "more than GetConfigurationMaxKeys keys")
     known, unknown = [], []
     for k in keys:
+        k = cfgmod.canonical(k) or k  # keys are CiStrings: heartbeatinterval is HeartbeatInterval
         s = cfgmod.spec(k)
         if s is None or s[1] & cfgmod.SECRET:
-            if "key" in p:
+            if listed:
                 unknown.append(k)
         else:
             known.append({"key": k, "readonly": bool(s[1] & cfgmod.RO or k in cfg.fixed),
@@ -64,18 +67,31 @@ def get_configuration(app, p):
 
 
 def remote_start(app, p):
-    cid = p.get("connectorId", 0)
-    if cid < 0 or cid > len(app.connectors):
+    # connectorId, when given, names a connector (> 0); absent, the charge point chooses
+    cid = p.get("connectorId")
+    if cid is not None and not 1 <= cid <= len(app.connectors):
         return {"status": "Rejected"}
-    free = [c for c in app.connectors if c.tx is None and c.operative and cid in (0, c.id)]
+    cid = cid or 0
+    tag = p["idTag"]
+    info = app.auth.local(tag) or {}  # its group, if known here, for a reservation's holder
+    free = [c for c in app.connectors if c.tx is None and c.operative and not c.evse.fault
+            and cid in (0, c.id) and _may_start(app, c.id, tag, info)]
     if not free or (cid == 0 and "chargingProfile" in p):
-        return {"status": "Rejected"}
+        return {"status": "Rejected"}  # no connector where the start could happen
     if "chargingProfile" in p:
         from .smartcharging import acceptable
         if not acceptable(app, cid, p["chargingProfile"]):
             return {"status": "Rejected"}
     app.rpc.after(_remote_start(app, p["idTag"], cid, p.get("chargingProfile")))
     return {"status": "Accepted"}
+
+
+def _may_start(app, cid, tag, info):
+    """May TAG start on connector CID, as far as its reservations tell now?"""
+    if app.admits(cid, tag, info):
+        return True
+    # a card unknown here may belong to a reserving group: its Authorize will tell
+    return not info and any(r["parent"] for r in app.reservations.values())
 
 
 async def _remote_start(app, tag, cid, profile):
@@ -106,10 +122,10 @@ def reset(app, p):
 
 def unlock_connector(app, p):
     c = app.connector(p["connectorId"])
-    if c is None:
-        raise CallError(PROPERTY, "no connector %d" % p["connectorId"])
+    if c is None or not app.board.SOCKET:
+        # no such connector, or a tethered cable with no lock to open: nothing is done (a
+        # running transaction goes on)
+        return {"status": "NotSupported"}
     if c.tx:
         c.stop("UnlockCommand")
-    if not app.board.SOCKET:
-        return {"status": "NotSupported"}
     return {"status": "Unlocked" if c.evse.unlock() else "UnlockFailed"}

@@ -122,7 +122,7 @@ class Journal:
                     action, ref, attempts, e.code))
                 reply = None
             attempts = 0
-            self._delivered(name, action, reply, ref)
+            self._delivered(name, action, reply, ref, payload)
 
     def _forget(self, name):
         """Remove message NAME from the queue."""
@@ -130,7 +130,7 @@ class Journal:
             self._save_counters()
         store.remove(_DIR + "/" + name)
 
-    def _delivered(self, name, action, reply, ref):
+    def _delivered(self, name, action, reply, ref, payload):
         """Record the answer, then forget the message (no await: one step for a power cut)."""
         if action == "StartTransaction" and reply is not None:
             self.ids[str(ref)] = reply["transactionId"]
@@ -138,4 +138,4 @@ class Journal:
         self._forget(name)
         if action == "StopTransaction" and self.ids.pop(str(ref), None) is not None:
             store.save(_IDS, self.ids)
-        self.app.delivered(action, ref, reply)
+        self.app.delivered(action, ref, reply, payload)

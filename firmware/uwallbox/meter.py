@@ -1,5 +1,12 @@
-"""Meter values: sampled during transactions and aligned to the clock."""
+"""Meter values: sampled during transactions and aligned to the clock.
+
+Samples are scheduled on the monotonic clock (time.ticks_ms): when the CSMS moves the wall clock
+back or forth, periodic samples keep their pace; only their timestamps come from the wall clock.
+Clock-aligned samples fall on the multiples of ClockAlignedDataInterval counted from 00:00:00 UTC
+of each day, and a jump of the wall clock re-aims the next one.
+"""
 import asyncio
+import time
 
 from .log import log
 from .rpc import Offline
@@ -33,12 +40,22 @@ def sampled_values(conn, measurands, context):
     return out
 
 
+def aligned_after(t, interval):
+    """The first clock-aligned instant after T: a multiple of INTERVAL seconds from the start of
+    T's day (UTC), or the next midnight."""
+    day = t - t % 86400
+    return min(day + ((t - day) // interval + 1) * interval, day + 86400)
+
+
 class Metering:
     """Every second: due periodic samples of running transactions, and clock-aligned data."""
 
     def __init__(self, app):
         self.app = app
-        self.next_aligned = 0
+        self.next_aligned = 0  # wall-clock time of the next clock-aligned sample, 0: none
+        self.mono = 0  # monotonic seconds since boot (ticks: immune to clock jumps)
+        self._ms = 0  # milliseconds of the present second counted in mono
+        self._last = time.ticks_ms()
 
     def meter_value(self, conn, measurands, context):
         """One meterValue element (timestamp + sampledValue) for CONN now."""
@@ -49,8 +66,11 @@ class Metering:
         """One MeterValues for CONN: queued in the journal when it belongs to a transaction."""
         app = self.app
         req = {"connectorId": conn.id}
-        if measurands:
-            req["meterValue"] = [self.meter_value(conn, measurands, context)]
+        mv = self.meter_value(conn, measurands, context) if measurands else None
+        if mv is None or not mv["sampledValue"]:
+            measurands = None  # never a MeterValues with an empty sampledValue
+        else:
+            req["meterValue"] = [mv]
         if conn.tx:
             keep = app.config["StopTxnAlignedData" if context == "Sample.Clock" else "StopTxnSampledData"]
             conn.record(self.meter_value(conn, keep, context) if keep else None)
@@ -66,31 +86,46 @@ class Metering:
         except (Offline, CallError, asyncio.TimeoutError) as e:
             log("!", "MeterValues not sent: %r" % e)
 
+    def _advance(self):
+        """Count the milliseconds since the last call into `mono` (whole seconds)."""
+        t = time.ticks_ms()
+        self._ms += time.ticks_diff(t, self._last)
+        self._last = t
+        if self._ms >= 1000:
+            self.mono += self._ms // 1000
+            self._ms %= 1000
+
     def tick(self):
         app = self.app
         cfg = app.config
-        now = app.clock.now()
+        self._advance()
+        mono = self.mono
         interval = cfg["MeterValueSampleInterval"]
         for c in app.connectors:
             wh = c.read_meter()[0]
             if not c.tx:
+                c.next_sample = 0
                 continue
             c.cap_energy(wh)
-            t0 = c.tx["t0"]
-            if interval and not c.next_sample:
-                c.next_sample = t0 + interval
-            if interval and now >= c.next_sample:
+            if interval and not c.next_sample:  # a new transaction, or a new interval
+                c.next_sample = mono + interval
+            if interval and mono >= c.next_sample:
                 self.sample(c, "Sample.Periodic", cfg["MeterValuesSampledData"])
-                c.next_sample = t0 + ((now - t0) // interval + 1) * interval
+                c.next_sample += interval
+                if c.next_sample <= mono:  # the loop was late by more than an interval
+                    c.next_sample = mono + interval
             elif wh - c.tx["meter"] >= 100:  # keep the PowerLoss reading within 100 Wh
                 c.persist_meter(wh)
         aligned = cfg["ClockAlignedDataInterval"]
         if aligned:
-            if now >= self.next_aligned:
-                if self.next_aligned:
+            now = app.clock.now()
+            if self.next_aligned and (now >= self.next_aligned or self.next_aligned - now > aligned):
+                if now >= self.next_aligned:  # (a clock set back re-aims without a sample)
                     for c in app.connectors:
                         self.sample(c, "Sample.Clock", cfg["MeterValuesAlignedData"])
-                self.next_aligned = (now // aligned + 1) * aligned
+                self.next_aligned = 0
+            if not self.next_aligned:
+                self.next_aligned = aligned_after(now, aligned)
         else:
             self.next_aligned = 0
 

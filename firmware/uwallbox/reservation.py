@@ -33,8 +33,9 @@ def prune(app):
 
 def _holder(r, tag, info):
     """Is reservation R for TAG, or for its group (INFO's parentIdTag)?"""
-    ids = (tag, info.get("parentIdTag"))
-    return r["tag"] in ids or (r["parent"] is not None and r["parent"] in ids)
+    from .auth import same
+    parent = info.get("parentIdTag")
+    return same(r["tag"], tag) or same(r["tag"], parent) or same(r["parent"], tag) or same(r["parent"], parent)
 
 
 def _idle(c):

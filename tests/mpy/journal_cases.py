@@ -17,7 +17,7 @@ class FakeApp:
         self.online.set()
         self.done = []
 
-    def delivered(self, action, ref, reply):
+    def delivered(self, action, ref, reply, payload):
         self.done.append((action, ref, reply))
 
 

@@ -84,7 +84,11 @@ async def test_meter_values():
     action, p = app.rpc.sent[0]
     assert action == "MeterValues" and p["connectorId"] == 2 and "transactionId" not in p
     values = p["meterValue"][0]["sampledValue"]
-    assert [(v["measurand"], v["context"]) for v in values] == [("Energy.Active.Import.Register", "Trigger")]
+    # the default MeterValuesSampledData: what a dashboard needs
+    assert [(v["measurand"], v["context"]) for v in values] == [
+        ("Energy.Active.Import.Register", "Trigger"), ("Power.Active.Import", "Trigger")] + [
+        ("Current.Import", "Trigger")] * board.PHASES + [("Current.Offered", "Trigger")] + [
+        ("Voltage", "Trigger")] * board.PHASES
     assert len(app.journal) == 0  # not a transaction message
 
 
