@@ -10,6 +10,10 @@ if crashguard.may_start(board):
             from uwallbox import netup
             netup.up()
         from uwallbox.app import App
-        asyncio.run(App(board).run())
+        app = App(board)
+        try:
+            asyncio.run(app.run())
+        except KeyboardInterrupt:  # Ctrl-C at the console, or the simulator stopping
+            asyncio.run(app.shutdown())
     except Exception as e:
         crashguard.crashed(board, e)

@@ -292,6 +292,7 @@ class Csms:
         self.errors = []
         self.transactions = {}
         self.connects = {}     # cp_id -> number of accepted connections so far
+        self.closes = {}       # cp_id -> the close code the charge point sent at each disconnect (None: none)
         self._log = log
         self._records = []
         self._stations = {}
@@ -382,6 +383,7 @@ class Csms:
         try:
             await station.start()
         except ConnectionClosed as e:
+            self.closes.setdefault(cp_id, []).append(e.rcvd.code if e.rcvd else None)
             self._print(cp_id, f"disconnected ({e.rcvd.code if e.rcvd else 'no close frame'})")
         finally:
             with self._cond:

@@ -50,6 +50,7 @@ class App:
         self.rpc = Rpc(self)
         self.online = asyncio.Event()  # connected and registration Accepted
         self.connected = False
+        self.ending = False  # the firmware is stopping or restarting: no new connection
         self.registration = None
         self.journal = Journal(self)
         self.auth = Auth(self)
@@ -240,6 +241,24 @@ class App:
             c.evse.changed.set()
         return True
 
+    async def close_link(self, reason):
+        """End the CSMS link on purpose: a Close frame (1001, going away) first."""
+        self.ending = True  # no new connection after this one
+        conn = self.rpc.conn
+        if conn is not None:
+            try:
+                await asyncio.wait_for(conn.close(1001, reason), 2)
+            except Exception:
+                pass
+
+    async def shutdown(self):
+        """Stop for good (Ctrl-C): contactors open, pilots at +12 V, the link closed properly.
+        Transactions stay in flash and end with PowerLoss at the next boot, as after a cut."""
+        Evse.stop_timer()
+        crashguard.safe(self.board, 1)
+        await self.close_link("shutting down")
+        log("boot", "stopped")
+
     async def reboot(self, reason):
         """Stop every transaction with REASON, deliver what we can, restart."""
         self.security_event("ResetOrReboot", reason)
@@ -249,6 +268,7 @@ class App:
         while len(self.journal) and self.online.is_set() and time.ticks_diff(time.ticks_ms(), t) < 15000:
             await asyncio.sleep_ms(100)
         log("boot", "restarting (%s)" % reason)
+        await self.close_link("restarting")  # the CSMS learns that the link ends on purpose
         Evse.stop_timer()
         machine.reset()
 
@@ -278,7 +298,7 @@ class App:
     async def _connection(self):
         backoff = fails = 0
         refused = False  # a server certificate was refused since the last connection
-        while True:
+        while not self.ending:
             url = self._url()
             log("net", "connecting to " + url)
             try:
