@@ -77,3 +77,8 @@ class Clock:
 
     def iso(self):
         return iso(self.now())
+
+    @staticmethod
+    def subsec_ms():
+        """Milliseconds of the present second of now() (now() counts whole seconds)."""
+        return time.time_ns() // 1000000 % 1000

@@ -19,6 +19,7 @@ _RX = const(8192)  # frames up to this size are received into one preallocated b
 # a SendLocalList of many entries would cost several times its size as Python objects.
 _RAW = ("SendLocalList",)
 _INVALID = const(3)  # malformed frames on one connection that make a security event
+_UID_MAX = const(36)  # characters of a message's unique id
 
 
 class Offline(Exception):
@@ -172,6 +173,9 @@ class Rpc:
             uid = msg[1] if type(msg) is list and len(msg) > 1 and type(msg[1]) is str else "-1"
             return await self._error(uid, CallError(FORMATION, "not an OCPP-J frame"))
         kind, uid = msg[0], msg[1]
+        if len(uid) > _UID_MAX:  # OCPP-J: a unique id is at most 36 characters; act on nothing
+            log("<", "bad frame: a unique id of %d characters" % len(uid))
+            return await self._error(uid[:_UID_MAX], CallError(FORMATION, "unique id longer than 36"))
         if kind == _CALL:
             return await self._incoming(msg, text)
         if kind in (_RESULT, _ERROR):

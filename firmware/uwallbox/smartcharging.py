@@ -18,7 +18,7 @@ from .schedule import PURPOSES, TX, compact, composite, offers
 DIR = "chp"  # app.py starts the Scheduler at boot when this folder exists
 _UNITS = {"A": "Current", "W": "Power"}
 _MAX_SLEEP = const(3600)  # s: the task looks again at least this often
-_LATE = 0.005  # s: wake this much after a boundary, so that it has passed
+_LATE_MS = const(5)  # wake this much after a boundary, so that it has passed
 
 
 def _path(pid):
@@ -116,9 +116,13 @@ class Scheduler:
     async def run(self):
         while True:
             self.wake.clear()
-            delay = self.apply() - self.app.clock.now()
+            clk = self.app.clock
+            delay = min(self.apply() - clk.now(), _MAX_SLEEP)  # whole seconds of the wall clock
+            # ... less the part of the present second already gone: the boundary is met on time,
+            # not up to a second late
+            ms = max(delay * 1000 - clk.subsec_ms(), 0) + _LATE_MS
             try:
-                await asyncio.wait_for(self.wake.wait(), min(max(delay, 0), _MAX_SLEEP) + _LATE)
+                await asyncio.wait_for_ms(self.wake.wait(), ms)
             except asyncio.TimeoutError:
                 pass
 

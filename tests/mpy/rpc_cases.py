@@ -281,3 +281,18 @@ async def test_link_closing_while_sending_is_offline():
             await task
         except Offline:
             pass  # serve() ends with Offline (the app's connection task treats it as a lost link)
+
+
+async def test_unique_id_longer_than_36_is_refused_and_nothing_done():
+    # a Reset with a 5,000-character id once rebooted the charge point
+    app, rpc, conn, task = await _serving()
+    done = []
+    app.reboot = lambda reason: done.append(reason)
+    conn.push([2, "x" * 5000, "Reset", {"type": "Hard"}])
+    reply = await conn.next_sent()
+    assert reply[0] == 4 and reply[2] == "FormationViolation" and reply[1] == "x" * 36, reply[:3]
+    conn.push([2, "y" * 36, "Heartbeat", {}])  # 36 is fine
+    reply = await conn.next_sent()
+    assert reply[0] != 4 or reply[2] != "FormationViolation", reply
+    assert done == []
+    task.cancel()
