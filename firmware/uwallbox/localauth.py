@@ -52,14 +52,16 @@ def get_local_list_version(app, p):
 def send_local_list(app, text):
     """SendLocalList, given the payload's JSON text (str, bytes or memoryview)."""
     buf = memoryview(text)
-    head, start = _head(buf)
     cfg = app.config
+    # the whole payload is validated first, as every other CALL is: a malformed entry gets its
+    # CALLERROR whatever the list's version or state
+    head, start = _head(buf)
+    full = head["updateType"] == "Full"
+    changes = _changes(buf, start, full, cfg["SendLocalListMaxLength"])
     if not cfg["LocalAuthListEnabled"]:
         return {"status": "NotSupported"}
-    full = head["updateType"] == "Full"
     if not full and head["listVersion"] <= version():
         return {"status": "VersionMismatch"}
-    changes = _changes(buf, start, full, cfg["SendLocalListMaxLength"])
     if changes is None:
         return {"status": "Failed"}
     try:

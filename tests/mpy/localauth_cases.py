@@ -382,3 +382,24 @@ def powercut_check():
     named = 1 + sum(1 for b in range(128) if store._slots[b])
     assert len(os.listdir("lal")) == named, "leftover files"
     print("version", v, "leftovers", before - named)
+
+
+def test_malformed_entries_get_callerrors_whatever_the_version():
+    # a stale listVersion (Differential) or a disabled list answered VersionMismatch /
+    # NotSupported before the entries were looked at: validation comes first, as for every CALL
+    app = FakeApp()
+    assert _send(app, 5, "Full", [_entry("A")]) == "Accepted"
+    stale = '{"listVersion": 3, "updateType": "Differential", "localAuthorizationList": [%s]}'
+    deep = "[" * 1000 + "]" * 1000
+    for entry, code in (
+        ('{"idTag": "B", "idTagInfo": "Accepted"}', "TypeConstraintViolation"),
+        ('{"idTag": "B", "idTagInfo": {"status": "Accepted", "parentIdTag": %s}}' % deep,
+         "TypeConstraintViolation"),
+        (deep, "TypeConstraintViolation"),
+    ):
+        got = _error(app, stale % entry)
+        assert got in (code, "FormationViolation"), (entry[:60], got)
+    app.config.set("LocalAuthListEnabled", False)
+    assert _error(app, stale % '{"idTag": "B", "idTagInfo": "Accepted"}') == "TypeConstraintViolation"
+    app.config.set("LocalAuthListEnabled", True)
+    assert _version(app) == 5
