@@ -98,7 +98,9 @@ class Certificate:
             i = element(buf, i, end)[2]
         _, a, i = element(buf, i, end, _INTEGER)
         self.serial = buf[a:i]
-        i = element(buf, i, end, _SEQUENCE)[2]  # signature algorithm
+        a, i = i, element(buf, i, end, _SEQUENCE)[2]  # signature algorithm: the outer one's twin
+        if buf[a:i] != self.sig_alg:
+            raise ValueError("DER: the two signature algorithms differ")
         a, i = i, element(buf, i, end, _SEQUENCE)[2]
         self.issuer = buf[a:i]
         _, v, i = element(buf, i, end, _SEQUENCE)  # validity
