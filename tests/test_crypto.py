@@ -262,3 +262,20 @@ def test_device_key_and_csr_make_a_tls_client_certificate(tmp_path):
     finally:
         sock.close()
     assert seen == ["organizationName=Example CPO,commonName=CP001"] * 2, (seen, r.stdout)
+
+
+def test_bench_runs_in_an_esp32_heap():
+    """tools/bench_crypto.py (--quick) gives every figure, each operation within -X heapsize=112wK."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parents[1] / "tools" / "bench_crypto.py"
+    r = subprocess.run([sys.executable, str(bench), "--quick"], capture_output=True, text=True, timeout=280)
+    assert r.returncode == 0, r.stdout + r.stderr
+    f = json.loads(r.stdout)
+    ops = ("rsa2048_verify", "rsa2048_pss_verify", "rsa4096_verify", "p256_verify", "p384_verify",
+           "p256_keygen", "csr_sign", "sha256_1mb", "sha384_64kb")
+    for op in ops:
+        assert 0 < f[op + "_min_ms"] <= f[op + "_ms"] <= f[op + "_max_ms"], op
+        assert 0 < f[op + "_heap_b"] < 64 * 1024, op  # what any one of them needs: well under the heap
+    assert f["heapsize"] == "112wK" and f["import_verify_b"] < f["import_all_b"]
