@@ -126,7 +126,9 @@ def certificates(keys):
         ca = certificate(ca_name, keys[k].public_key(), ca_name, keys[k], h, pss, ca=True)
         leaf = certificate(name("CP001"), leaf_key.public_key(), ca_name, keys[k], h, pss)
         out.append(dict(id=id_, ca=ca.public_bytes(serialization.Encoding.DER).hex(),
-                        leaf=leaf.public_bytes(serialization.Encoding.DER).hex()))
+                        leaf=leaf.public_bytes(serialization.Encoding.DER).hex(),
+                        leaf_tbs=leaf.tbs_certificate_bytes.hex(), leaf_sig=leaf.signature.hex(),
+                        ca_spki=spki(keys[k]).hex()))
     return out
 
 

@@ -309,6 +309,39 @@ def test_certificates_are_issued_by_their_ca_only():
                 assert _rejected(sig.issued_by, leaf, other), (c["id"], o["id"])
 
 
+def test_certificate_fields_for_signature_checks():
+    for c in _vectors()["certs"]:
+        ca, leaf = x509.Certificate(_H(c["ca"])), x509.Certificate(_H(c["leaf"]))
+        assert bytes(ca.spki) == _H(c["ca_spki"]), c["id"]
+        assert bytes(leaf.tbs) == _H(c["leaf_tbs"]) and bytes(leaf.signature) == _H(c["leaf_sig"]), c["id"]
+        assert bytes(leaf.sig_alg) == bytes(ca.sig_alg), c["id"]
+
+
+def test_x509_is_strict_der():
+    der = _H(_vectors()["certs"][0]["leaf"])
+    assert der[1] == 0x82  # a two-octet length
+    c = x509.Certificate(der)
+    tbs_alg = bytes(der).find(bytes(c.sig_alg))  # the copy inside tbsCertificate comes first
+    assert 0 < tbs_alg < len(c.tbs)
+    other_alg = bytearray(der)
+    other_alg[tbs_alg + len(c.sig_alg) - 3] ^= 1  # its OID's last octet (NULL follows)
+    for bad, why in ((der + b"\x00", "after"), (der[:1] + b"\x83\x00" + der[2:], "minimal"),
+                     (other_alg, "differ")):
+        try:
+            x509.Certificate(bad)
+            assert False, why
+        except ValueError as e:
+            assert why in str(e), (why, e)
+    buf = b"\x02\x02\x00\x7f\x02\x01\x80\x02\x00\x02\x02\xff\x01\x02\x02\x00\x80"
+    for i in (0, 4, 7, 9):
+        try:
+            x509.uint(buf, i, len(buf))
+            assert False, i
+        except ValueError:
+            pass
+    assert x509.uint(buf, 13, len(buf)) == (0x80, 17)
+
+
 def test_mutated_certificates_are_not_issued():
     tried = 0
     for c in _vectors()["certs"]:
