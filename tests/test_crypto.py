@@ -229,6 +229,8 @@ def test_device_key_and_csr_make_a_tls_client_certificate(tmp_path):
     assert pk8.public_key() == req.public_key()
     assert (d / "cp.key").read_bytes() == pk8.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    assert (d / "cp.sec1").read_bytes() == pk8.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
     # signatures the device made with random nonces verify here
     for s in json.loads((d / "signed.json").read_text()):
         pk8.public_key().verify(bytes.fromhex(s["sig"]), s["msg"].encode(), ec.ECDSA(hashes.SHA256()))
