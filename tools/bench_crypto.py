@@ -45,7 +45,7 @@ def _need(op):
         mid = (lo + hi) // 2
         gc.collect()
         pad = [None] * 512
-        spare = bytearray(mid)  # keep MID bytes in one piece while the rest is filled
+        spare = [bytearray(mid)]  # keep MID bytes in one piece while the rest is filled
         i = 0
         for size in (4096, 512, 64, 0):
             try:
@@ -54,7 +54,7 @@ def _need(op):
                     i += 1
             except MemoryError:
                 pass
-        del spare  # freed: the region OP gets
+        spare.pop()  # freed: the region OP gets
         try:
             op()
             hi = mid
