@@ -7,7 +7,8 @@
 
 SPKI: a SubjectPublicKeyInfo in DER (x509.Certificate.spki): rsaEncryption (2048-4096 bits),
 id-RSASSA-PSS (used for PSS only) or id-ecPublicKey on P-256 or P-384 (secp256r1, secp384r1).
-ALG: an AlgorithmIdentifier in DER (x509.Certificate.sig_alg), or one of the names
+ALG: an AlgorithmIdentifier in DER (x509.Certificate.sig_alg), an OBJECT IDENTIFIER in DER (for
+the algorithms without parameters: not PSS), or one of the names
     "rsa-pkcs1-sha256" "rsa-pkcs1-sha384" "rsa-pkcs1-sha512"   RSASSA-PKCS1-v1_5
     "rsa-pss-sha256"   "rsa-pss-sha384"   "rsa-pss-sha512"     RSASSA-PSS, MGF1 with the same hash
     "ecdsa-sha256"     "ecdsa-sha384"     "ecdsa-sha512"       ECDSA, DER Ecdsa-Sig-Value
@@ -124,7 +125,14 @@ def _alg(alg, salt=-1):
             raise ValueError("unknown signature algorithm " + alg)
         return kind, h, h, salt
     buf = memoryview(alg)
-    oid, a, b = _identifier(buf, 0, len(buf))
+    if len(buf) and buf[0] == _OID:  # an OID on its own: no parameters
+        _, a, b = element(buf, 0, len(buf), _OID)
+        if b != len(buf):
+            raise ValueError("DER: bytes after the OID")
+        oid = bytes(buf[a:b])
+        a = b
+    else:
+        oid, a, b = _identifier(buf, 0, len(buf))
     if oid == _PSS_OID:
         return (_RSA_PSS,) + _pss_params(buf, a, b)
     got = _ALGS.get(oid)

@@ -103,6 +103,20 @@ def test_every_signature_verifies():
                                                         else "sha256").digest(), v["id"]
 
 
+def test_an_oid_alone_names_an_algorithm_without_parameters():
+    for v in _vectors()["sigs"]:
+        if v["id"] in ("p256-ecdsa-der", "rsa2048-pkcs1-der"):
+            ident = _alg(v)
+            oid = ident[2 : 4 + ident[3]]  # the OID element inside the AlgorithmIdentifier
+            assert oid[0] == 6
+            assert sig.verify(_H(v["spki"]), oid, _H(v["sig"]), _H(v["digest"])) is True, v["id"]
+            assert _rejected(sig.verify, _H(v["spki"]), oid + b"\x05\x00", _H(v["sig"]), _H(v["digest"]))
+        if v["id"] == "rsa2048-pss-der-sha256-mgf512-salt20":
+            oid = _alg(v)[2:13]
+            assert oid == b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0a"
+            assert _rejected(sig.verify, _H(v["spki"]), oid, _H(v["sig"]), _H(v["digest"]))
+
+
 def test_pss_salt_length_auto_or_stated():
     for v in _vectors()["sigs"]:
         if "salt" not in v:
