@@ -280,6 +280,8 @@ def test_bench_runs_in_an_esp32_heap():
     ops = ("rsa2048_verify", "rsa2048_pss_verify", "rsa4096_verify", "p256_verify", "p384_verify",
            "p256_keygen", "csr_sign", "sha256_1mb", "sha384_64kb")
     for op in ops:
-        assert 0 < f[op + "_min_ms"] <= f[op + "_ms"] <= f[op + "_max_ms"], op
-        assert 0 < f[op + "_heap_b"] < 64 * 1024, op  # what any one of them needs: well under the heap
+        assert 0 < f[op + "_min_ms"] <= f[op + "_ms"] <= f[op + "_max_ms"], (op, f)
+        assert f[op + "_heap_b"] > 0, (op, f)
+        if "verify" in op or op in ("p256_keygen", "csr_sign"):  # a small part of the heap
+            assert f[op + "_heap_b"] < 32 * 1024, (op, f)
     assert f["heapsize"] == "112wK" and f["import_verify_b"] < f["import_all_b"]
