@@ -5,7 +5,15 @@
     c.serial                     # the serialNumber INTEGER's content octets
     c.key                        # the subjectPublicKey BIT STRING's content, unused-bits octet dropped
     c.not_before, c.not_after    # 'YYYY-MM-DDTHH:MM:SSZ'
+    c.spki                       # the SubjectPublicKeyInfo element (what sig.verify takes)
+    c.tbs                        # the tbsCertificate element: the signed bytes
+    c.sig_alg                    # the signatureAlgorithm element (an AlgorithmIdentifier)
+    c.signature                  # the signatureValue BIT STRING's content, unused-bits octet dropped
     x509.pairs(c, key_der)       # is KEY_DER the private key of c's public key?
+    x509.element(buf, i, end)    # one DER element: (tag, content start, content end)
+    x509.uint(buf, i, end)       # a DER INTEGER that must be >= 0: (value, next index)
+
+Lengths and integers must be DER's minimal encodings, and nothing may follow the certificate.
 
 Every field is a memoryview into DER: nothing is copied. Memoryviews compare by content.
 """
@@ -34,11 +42,26 @@ def element(buf, i, end, tag=None):
         k = n & 0x7F
         if not 0 < k <= 3 or i + k > end:
             raise ValueError("DER: bad length")
+        if not buf[i]:
+            raise ValueError("DER: non-minimal length")
         n = int.from_bytes(buf[i : i + k], "big")
+        if n < 0x80:
+            raise ValueError("DER: non-minimal length")
         i += k
     if i + n > end:
         raise ValueError("DER: truncated")
     return t, i, i + n
+
+
+def uint(buf, i, end, limit=0):
+    """(value, next index) of the DER INTEGER at BUF[I], which must be >= 0, minimally encoded and,
+    with LIMIT, at most LIMIT content octets. ValueError otherwise."""
+    _, a, b = element(buf, i, end, _INTEGER)
+    if a == b or buf[a] & 0x80 or b - a > 1 and not buf[a] and not buf[a + 1] & 0x80:
+        raise ValueError("DER: integer empty, negative or not minimal")
+    if limit and b - a > limit:
+        raise ValueError("DER: integer too large")
+    return int.from_bytes(buf[a:b], "big"), b
 
 
 def _time(v, t):
@@ -59,13 +82,25 @@ class Certificate:
 
     def __init__(self, der):
         buf = memoryview(der)
-        _, i, end = element(buf, 0, len(buf), _SEQUENCE)
-        _, i, end = element(buf, i, end, _SEQUENCE)  # tbsCertificate
+        _, i, outer = element(buf, 0, len(buf), _SEQUENCE)
+        if outer != len(buf):
+            raise ValueError("DER: bytes after the certificate")
+        a = i
+        _, i, end = element(buf, i, outer, _SEQUENCE)  # tbsCertificate
+        self.tbs = buf[a:end]
+        a, v = end, element(buf, end, outer, _SEQUENCE)[2]
+        self.sig_alg = buf[a:v]
+        _, a, v = element(buf, v, outer, _BIT_STRING)
+        if a == v or buf[a] or v != outer:
+            raise ValueError("DER: bad signatureValue")
+        self.signature = buf[a + 1 : v]
         if i < end and buf[i] == _VERSION:
             i = element(buf, i, end)[2]
         _, a, i = element(buf, i, end, _INTEGER)
         self.serial = buf[a:i]
-        i = element(buf, i, end, _SEQUENCE)[2]  # signature algorithm
+        a, i = i, element(buf, i, end, _SEQUENCE)[2]  # signature algorithm: the outer one's twin
+        if buf[a:i] != self.sig_alg:
+            raise ValueError("DER: the two signature algorithms differ")
         a, i = i, element(buf, i, end, _SEQUENCE)[2]
         self.issuer = buf[a:i]
         _, v, i = element(buf, i, end, _SEQUENCE)  # validity
@@ -75,8 +110,10 @@ class Certificate:
         self.not_after = _time(buf[a:v], t)
         a, i = i, element(buf, i, end, _SEQUENCE)[2]
         self.subject = buf[a:i]
-        _, a, i = element(buf, i, end, _SEQUENCE)  # subjectPublicKeyInfo
-        a = element(buf, a, i, _SEQUENCE)[2]  # its algorithm
+        a = i
+        _, v, i = element(buf, i, end, _SEQUENCE)  # subjectPublicKeyInfo
+        self.spki = buf[a:i]
+        a = element(buf, v, i, _SEQUENCE)[2]  # its algorithm
         _, a, i = element(buf, a, i, _BIT_STRING)
         if a == i or buf[a]:
             raise ValueError("DER: public key is not whole octets")
