@@ -13,7 +13,10 @@ Under MicroPython (-X heapsize=112wK, the fake RS-485 line of tests/mpy/modbus_s
   with the slave answering 1 ms after the 3.5-character silence, wall time per poll (interval 0)
   against the time its bytes and silences take on the line;
 - `poll_bytes`: heap allocated per SDM630 poll once running (gc disabled over 50 polls);
-- `read_us`, `read_bytes`: one read() of the SDM630 driver (decoding four floats, the tuples).
+- `read_us`, `read_bytes`: one read() of the SDM630 driver (decoding four floats, the tuples);
+- `import_bytes`: heap taken by importing modbus and uwallbox.hw.meters as the .mpy files a
+  device build holds (their bytecode and objects; roughly half of it on the 32-bit ESP32),
+  `objects_bytes`: one Master and one SDM630 driver.
 """
 import sys
 
@@ -51,11 +54,26 @@ def _device():
     import json
     import time
 
-    import modbus
-    from modbus_slave import FakeUart, Slave
-    from uwallbox.hw import meters
-
+    import uwallbox  # (the package and asyncio: the firmware has them anyway)
     out = {}
+    asyncio.Event()
+    gc.collect()
+    before = gc.mem_alloc()
+    import modbus
+    from uwallbox.hw import meters
+    gc.collect()
+    out["import_bytes"] = gc.mem_alloc() - before
+    assert modbus.__file__.endswith(".mpy"), modbus.__file__
+    from modbus_slave import FakeUart, Slave
+
+    u = FakeUart(9600)
+    gc.collect()
+    before = gc.mem_alloc()
+    m = modbus.Master(u, 9600)
+    meter = meters.SDM630(m, 1)
+    gc.collect()
+    out["objects_bytes"] = gc.mem_alloc() - before
+    del m, meter, u
 
     # the master's CPU time per request
     regs = bytes(range(24))
@@ -154,12 +172,22 @@ def run():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    micropython = Path(sys.executable).parent / "micropython"
-    path = ":".join(str(root / d) for d in ("tests/mpy", "firmware", "lib", "boards/sim"))
-    env = dict(os.environ, MICROPYPATH=path + ":.frozen")
+    tools = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as cwd:
-        r = subprocess.run([str(micropython), "-X", "heapsize=" + HEAP, __file__, "--device"],
-                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+        # the two modules as a device build has them: .mpy (the package's __init__s as they are)
+        mpy = Path(cwd) / "mpy"
+        (mpy / "uwallbox" / "hw").mkdir(parents=True)
+        for src, dst in (("lib/modbus.py", "modbus.mpy"),
+                         ("firmware/uwallbox/hw/meters.py", "uwallbox/hw/meters.mpy")):
+            subprocess.run([str(tools / "mpy-cross"), "-o", str(mpy / dst), str(root / src)],
+                           check=True)
+        for f in ("uwallbox/__init__.py", "uwallbox/hw/__init__.py"):
+            (mpy / f).write_bytes((root / "firmware" / f).read_bytes())
+        path = ":".join([str(mpy)] + [str(root / d) for d in ("tests/mpy", "boards/sim")])
+        env = dict(os.environ, MICROPYPATH=path + ":.frozen")
+        r = subprocess.run([str(tools / "micropython"), "-X", "heapsize=" + HEAP, __file__,
+                            "--device"], cwd=cwd, env=env, capture_output=True, text=True,
+                           timeout=300)
     if r.returncode:
         raise RuntimeError("micropython failed:\n" + r.stdout[-2000:] + r.stderr[-2000:])
     return json.loads(r.stdout.splitlines()[-1])

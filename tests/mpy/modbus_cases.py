@@ -253,7 +253,7 @@ async def test_the_event_loop_keeps_running():
     took = time.ticks_diff(time.ticks_ms(), t0)
     t.cancel()
     assert took > 130, took   # request 73 ms + gap 32 ms + answer 13 characters 119 ms
-    assert ticks[0] > took // 10 and ticks[1] < 40, (ticks, took)
+    assert ticks[0] > took // 10 and ticks[1] < 60, (ticks, took)   # never blocked for long
 
 
 async def test_cancelled_read_frees_the_bus():
@@ -270,6 +270,7 @@ async def test_cancelled_read_frees_the_bus():
 
 async def test_poll_loop_allocates_nothing():
     u, s, m = line(115200, FakePin())
+    s.latency_us = 20000   # room for the host's scheduler before the answer (DE must be low)
     dst = bytearray(20)
 
     async def polls(n):   # one coroutine for all N requests: an async call allocates its frame
@@ -284,18 +285,24 @@ async def test_poll_loop_allocates_nothing():
             m.data(dst, 0)
 
     await polls(3)
-    gc.collect()
-    gc.disable()
-    try:
-        before = gc.mem_alloc()
-        await polls(0)
-        base = gc.mem_alloc() - before   # the polls() call itself
-        before = gc.mem_alloc()
-        await polls(20)
-        grown = gc.mem_alloc() - before - base
-    finally:
-        gc.enable()
-    assert m.error is None and m.requests == 23 and dst[19] == 109
+    # a retry (the host's scheduler made DE late, a collision) allocates its error: measure again
+    for _ in range(5):
+        retried = m.retried
+        gc.collect()
+        gc.disable()
+        try:
+            before = gc.mem_alloc()
+            await polls(0)
+            base = gc.mem_alloc() - before   # the polls() call itself
+            before = gc.mem_alloc()
+            await polls(20)
+            grown = gc.mem_alloc() - before - base
+        finally:
+            gc.enable()
+        if m.retried == retried:
+            break
+    assert m.retried == retried, "no run without a retry"
+    assert m.error is None and dst[19] == 109
     assert grown == 0, grown
 
 
@@ -471,20 +478,26 @@ async def test_deinit_mid_request_frees_the_bus():
 
 async def test_meter_polling_allocates_nothing():
     u, s, m = line(115200, FakePin())
+    s.latency_us = 20000
     sdm630_slave(s)
     mt = meters.SDM630(m, 1, interval_ms=0).start()
     await until(lambda: mt.polls >= 3)
-    gc.collect()
-    gc.disable()
-    try:
-        before = gc.mem_alloc()
-        target = mt.polls + 20
-        while mt.polls < target:
-            await asyncio.sleep_ms(5)
-        grown = gc.mem_alloc() - before
-    finally:
-        gc.enable()
+    for _ in range(5):   # as above: a run with a retry in it is measured again
+        retried = m.retried
+        gc.collect()
+        gc.disable()
+        try:
+            before = gc.mem_alloc()
+            target = mt.polls + 20
+            while mt.polls < target:
+                await asyncio.sleep_ms(5)
+            grown = gc.mem_alloc() - before
+        finally:
+            gc.enable()
+        if m.retried == retried:
+            break
     mt.deinit()
+    assert m.retried == retried, "no run without a retry"
     assert mt.ok and m.failed == 0 and u.frames >= 69
     assert grown == 0, grown
 
@@ -494,11 +507,18 @@ async def test_meter_polling_allocates_nothing():
 UV_PER_UNIT = 3100000 * 16 / 65535   # the sim ADC at 11 dB: read_u16() >> 4 is 12 bits of 3.1 V
 
 
-def sine(amp_uv, bias_uv=1550000, hz=50):
-    w = 2 * math.pi * hz / 1000000
+def sine(amp_uv, bias_uv=1550000, hz=50, step_us=200, log=None):
+    """A mains-frequency sine at an ADC pin, in the time of the reads: each read is STEP_US
+    (the CtMeter's spacing at its defaults) after the one before, whatever the host's scheduler
+    does, so a burst always spans its whole periods. LOG: a list that gets each read's ticks_us."""
+    w = 2 * math.pi * hz * step_us / 1000000
+    n = [0]
 
     def fn():
-        return int(bias_uv + amp_uv * math.sin(w * time.ticks_us()))
+        n[0] += 1
+        if log is not None:
+            log.append(time.ticks_us())
+        return int(bias_uv + amp_uv * math.sin(w * n[0]))
     return fn
 
 
@@ -513,7 +533,6 @@ async def test_ct_meter_rms_and_phases():
     for pin, a in zip((32, 33, 34), amps):
         machine._adc_sources[pin] = sine(a, bias_uv=1200000 if pin == 33 else 1550000)
     mt = await started(meters.CtMeter((32, 33, 34), cal, volts=230, interval_ms=20))
-    # the median of 5 polls: a burst that the host's scheduler interrupts is off by a few %
     polls = []
     for _ in range(5):
         n = mt.polls
@@ -524,18 +543,50 @@ async def test_ct_meter_rms_and_phases():
         assert abs(w - sum(got) * 230) < 1e-6 * w, (w, got)   # the currents and their power
     want = [ct_rms(a, cal) for a in amps]
     assert want[0] > 5 and want[2] < 0.1
-    for k in range(3):
-        g = sorted(p[2][k] for p in polls)[2]
-        x = want[k] if want[k] >= 0.1 else 0.0   # below floor_a: 0
-        assert abs(g - x) <= 0.03 * x, (k, g, x, polls)
+    for _, _, got, _ in polls:
+        for k in range(3):
+            x = want[k] if want[k] >= 0.1 else 0.0   # below floor_a: 0
+            assert abs(got[k] - x) <= 0.01 * x, (k, got, x)
     assert mt.phases_in_use == (1, 2)
-    assert abs(mt.bias[1] - 1200000 / UV_PER_UNIT) < 10, mt.bias   # the tracked mid-point
+    assert abs(mt.bias[1] - 1200000 / UV_PER_UNIT) < 2, mt.bias   # the tracked mid-point
     assert meters.CtMeter.LABEL == "measured current, nominal voltage"
     mt.deinit()
     # a single-phase board: one CT, the other phases read 0
     one = await started(meters.CtMeter((32,), cal, volts=240, interval_ms=50))
     assert one.read()[3] == (240.0, 0.0, 0.0) and one.read()[2][1:] == (0.0, 0.0)
     one.deinit()
+
+
+async def test_ct_burst_timing():
+    import machine
+    log = []
+    machine._adc_sources[33] = sine(300000, log=log)
+    mt = meters.CtMeter((33,), 0.02)
+    t = time.ticks_us()
+    a = mt.burst(0)
+    took = time.ticks_diff(time.ticks_us(), t)
+    # 200 reads spaced 200 us: 40 ms, two 50 Hz periods (an attempt the host held up is
+    # abandoned, then taken again: the burst kept is the last 200 reads)
+    assert len(log) >= 200 and took >= 39800, (len(log), took)
+    if mt.late < 2:   # (the third attempt is kept even if held up: then its spacing tells nothing)
+        kept = log[-200:]
+        gaps = sorted(time.ticks_diff(kept[i + 1], kept[i]) for i in range(199))
+        assert 180 <= gaps[100] <= 220 and gaps[-1] < 400, (gaps[100], gaps[-1])
+    assert abs(a - ct_rms(300000, 0.02)) < 0.01 * a
+    # a read held up (a 5 ms stall inside the burst): the burst is taken again
+    calls = [0]
+    src = sine(300000)
+
+    def stalling():
+        calls[0] += 1
+        if calls[0] == 50:
+            time.sleep_ms(5)
+        return src()
+    machine._adc_sources[33] = stalling
+    late = mt.late
+    a = mt.burst(0)
+    assert mt.late >= late + 1 and calls[0] > 200, (mt.late, calls)   # abandoned, taken again
+    assert abs(a - ct_rms(300000, 0.02)) < 0.01 * a
 
 
 async def test_ct_meter_fails_without_bias():
@@ -564,14 +615,19 @@ async def test_ct_meter_energy_is_integrated_and_kept():
     assert mt.read()[0] == 0
     mt.start()
     await mt.ready.wait()
-    p = mt.read()[1]
+    # from one poll to the 20th: the energy grows by the powers reported x the time between
+    n = mt.polls
+    await until(lambda: mt.polls > n)
     t0 = time.ticks_ms()
     e0 = mt.energy()
-    await asyncio.sleep_ms(1000)
+    powers = []
+    for _ in range(20):
+        n = mt.polls
+        await until(lambda: mt.polls > n)
+        powers.append(mt.read()[1])
     e1 = mt.energy()
-    dt = time.ticks_diff(time.ticks_ms(), t0)
-    expect = p * dt / 3600000
-    assert abs((e1 - e0) - expect) < 0.1 * expect, (e1 - e0, expect)
+    expect = sum(powers) / len(powers) * time.ticks_diff(time.ticks_ms(), t0) / 3600000
+    assert min(powers) > 50000 and abs((e1 - e0) - expect) < 0.1 * expect, (e1 - e0, expect)
     machine._adc_sources[36] = sine(0)   # the current stops: the register is written
     await until(lambda: mt.read()[1] == 0.0)
     saved = mt.read()[0]

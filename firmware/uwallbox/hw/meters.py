@@ -22,7 +22,8 @@ with the power factor taken as 1.
 import asyncio
 import time
 
-import modbus
+# lib/modbus.py is imported where a value is decoded (read()), not here: a board with CtMeter
+# alone never loads it (and one with a Modbus meter has imported it to make its Master)
 
 
 class _Poller:
@@ -72,6 +73,7 @@ class _Poller:
 # -- Modbus meters ---------------------------------------------------------------------------
 
 def _f32(raw, off):
+    import modbus
     return modbus.decode(raw, off, modbus.F32)
 
 
@@ -84,6 +86,7 @@ def _f32_ok(raw, off):
 def _kwh_f32_to_wh(raw, off):
     """A float32 register pair in kWh as whole Wh, rounded, in integer arithmetic: the same on
     every port (an ESP32's floats are 32-bit, so kWh * 1000 in floats would not be exact)."""
+    import modbus
     bits = modbus.decode(raw, off, modbus.U32)
     e = (bits >> 23) & 0xFF
     if not e:
@@ -99,7 +102,7 @@ class ModbusMeter(_Poller):
     """A meter read over Modbus RTU. A subclass gives FC (3 or 4), BLOCKS (the register ranges
     read each poll, in order: their bytes are laid end to end in one buffer), _valid(raw) (checked
     on the bytes, before they replace the last good ones) and _decode(raw)."""
-    FC = modbus.INPUT
+    FC = 4   # modbus.INPUT; modbus.HOLDING = 3
     BLOCKS = ()
 
     def __init__(self, master, addr=1, *, interval_ms=1000, fail_after=3, threshold_a=0.5):
@@ -168,7 +171,7 @@ class SDM630(ModbusMeter):
     system power (W), 0x0048 total import active energy (kWh). Read in three requests without
     gaps: whether the meter answers a range that spans undocumented registers is not something
     we rely on."""
-    FC = modbus.INPUT
+    FC = 4
     BLOCKS = ((0x0000, 12), (0x0034, 2), (0x0048, 2))
     # bytes in the buffer: V1 0, V2 4, V3 8, I1 12, I2 16, I3 20, P 24, E 28
 
@@ -185,7 +188,7 @@ class SDM120(ModbusMeter):
     """Eastron SDM120-Modbus, single-phase: the SDM630's phase-1 addresses (input registers,
     float32, high word first): 0x0000 volts, 0x0006 current, 0x000C active power (W), 0x0048
     import active energy (kWh). Four requests, again never spanning undocumented registers."""
-    FC = modbus.INPUT
+    FC = 4
     BLOCKS = ((0x0000, 2), (0x0006, 2), (0x000C, 2), (0x0048, 2))
     # bytes: V 0, I 4, P 8, E 12
 
@@ -198,6 +201,7 @@ class SDM120(ModbusMeter):
 
 
 def _u32(raw, off, div):
+    import modbus
     v = modbus.decode(raw, off, modbus.U32)
     return 0.0 if v == 0xFFFFFFFF else v / div
 
@@ -212,7 +216,7 @@ class B23(ModbusMeter):
     "not available" values (u32 0xFFFFFFFF, u64 all ones) come from those integrations too: a
     missing voltage or current reads 0.0, a missing energy register fails the poll. Energy
     resolution is 10 Wh."""
-    FC = modbus.HOLDING
+    FC = 3
     BLOCKS = ((0x5000, 4), (0x5B00, 22))
     # bytes: E 0; V1 8, V2 12, V3 16; (L-L 20, 24, 28); I1 32, I2 36, I3 40; (IN 44); P 48
 
@@ -223,6 +227,7 @@ class B23(ModbusMeter):
         return False
 
     def _decode(self, raw):
+        import modbus
         d = modbus.decode
         p = d(raw, 48, modbus.S32)
         return (d(raw, 0, modbus.U64) * 10, 0.0 if p == 0x7FFFFFFF else p / 100,
@@ -246,7 +251,8 @@ class CtMeter(_Poller):
     goes backwards across a restart; without it the register starts at 0 at each boot.
     A poll fails when a burst's mid-point is outside 10-90 % of the ADC range (CT bias circuit
     open or shorted). The burst blocks the event loop for CYCLES / HZ per phase (40 ms at the
-    defaults); it is not allocation-free (a few floats per phase and poll)."""
+    defaults; a burst held up by something else is taken again, at most three times); SAMPLES
+    reads must fit in that window. Not allocation-free (a few floats per phase and poll)."""
     LABEL = "measured current, nominal voltage"
 
     def __init__(self, pins, amps_per_unit, *, volts=230.0, hz=50, cycles=2, samples=200,
@@ -262,6 +268,8 @@ class CtMeter(_Poller):
         self.window_us = cycles * 1000000 // hz
         self.floor_a = floor_a
         self.bias = [2048, 2048, 2048]   # ADC units
+        self.late = 0                    # bursts abandoned because the loop held them up
+        self._sums = None
         self.amps = [0.0, 0.0, 0.0]      # of the last poll, with its power
         self._amps = [0.0, 0.0, 0.0]     # the poll under way
         self.power = 0.0
@@ -286,7 +294,17 @@ class CtMeter(_Poller):
                  v if ad[2] is not None else 0.0))
 
     def burst(self, k):
-        """RMS current of phase K (0..2) from one burst; None when its bias is out of range."""
+        """RMS current of phase K (0..2) from one burst; None when its bias is out of range. A
+        burst in which a read comes more than a sample's spacing late (the loop was held up, so
+        the reads would no longer cover whole periods evenly) is abandoned and taken again;
+        the third attempt is kept whatever happens."""
+        for i in range(3):
+            if self._burst(k, i == 2):
+                break
+            self.late += 1
+        return self._rms(k)
+
+    def _burst(self, k, last):
         read = self._adcs[k].read_u16
         n = self.samples
         step = self.window_us // n
@@ -297,10 +315,18 @@ class CtMeter(_Poller):
         for _ in range(n):
             while time.ticks_diff(t, time.ticks_us()) > 0:
                 pass
+            if not last and time.ticks_diff(time.ticks_us(), t) > step:
+                return False
             d = (read() >> 4) - b
             s += d
             ss += d * d
             t = time.ticks_add(t, step)
+        self._sums = (b, s, ss)
+        return True
+
+    def _rms(self, k):
+        b, s, ss = self._sums
+        n = self.samples
         mean = s / n
         mid = b + int(mean + (0.5 if mean >= 0 else -0.5))
         self.bias[k] = mid
