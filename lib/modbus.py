@@ -12,16 +12,21 @@ baud). With a direction pin (the DE and /RE inputs of the transceiver tied toget
 high while the request is sent and goes low once its last stop bit has left the UART: `txdone()`
 where the port has it (ESP32), else `flush()`, else the frame's time at the baud rate.
 
-Allocation-free after construction on the success path: the request and the response live in
-buffers made once, the CRC uses a 256-entry table, waiting is `asyncio.sleep_ms`. An `async def`
-call allocates its generator, so `read()` costs one small object per request; a task that must
-not allocate at all drives the same state machine itself:
+Allocation-free on the success path once the first request has built the CRC table (256
+entries): the request and the answer live in buffers made once, waiting is `asyncio.sleep_ms`.
+An `async def` call allocates its generator, so `read()` allocates a little per request (that,
+and the memoryview it returns); a task that must not allocate at all drives the same state
+machine itself:
 
     while not bus.begin(addr, fc, reg, count):   # False while another task uses the bus
         await asyncio.sleep_ms(2)
-    while (w := bus.step()) >= 0:                # (written out without := on MicroPython)
+    while True:
+        w = bus.step()                           # the ms to wait, or -1 when it is over
+        if w < 0:
+            break
         await asyncio.sleep_ms(w)
-    if bus.error is None: bus.data(dst, at)      # copy the register bytes out
+    if bus.error is None:
+        bus.data(dst, at)                        # copy the register bytes out
 """
 import time
 

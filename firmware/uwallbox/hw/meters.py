@@ -15,7 +15,7 @@ per connector, each at its own address) can poll the same bus, one request at a 
 polling task allocates nothing once running: each request drives the master's state machine
 inline and copies the registers into a buffer; values are decoded only in read().
 
-CtMeter is not a meter: current transformers on ADC pins give the current, the voltage is the
+CtMeter measures the current only: current transformers on ADC pins give it, the voltage is the
 configured nominal one, so power and energy are "measured current, nominal voltage" (LABEL),
 with the power factor taken as 1.
 """
