@@ -57,3 +57,4 @@ def pki(tmp_path_factory):
     """A throw-away PKI (tests/pki.py): ca / other_ca and server certificates."""
     from pki import make_pki
     return make_pki(tmp_path_factory.mktemp("pki"))
+from browser import browser, page  # noqa: E402,F401  (headless Chromium fixtures)
