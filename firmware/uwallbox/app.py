@@ -11,12 +11,12 @@ from . import VERSION, actions, clock, crashguard, provision, store
 from .auth import Auth, same
 from .config import Config
 from .connector import Connector
-from .errors import CallError
+from .errors import CallError, Offline
 from .evse import Evse
 from .journal import Journal
 from .log import log
 from .meter import Metering
-from .rpc import Offline, Rpc
+from .rpc import Rpc
 from .seclog import SecurityLog
 
 _AVAIL = "avail.json"

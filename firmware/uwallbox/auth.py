@@ -3,8 +3,7 @@ import asyncio
 from micropython import const
 
 from . import store
-from .errors import CallError
-from .rpc import Offline
+from .errors import CallError, Offline
 
 _CACHE = "authcache.json"
 _LIST = "lal/index"  # cardstore's index: a local list is installed (else localauth stays unloaded)

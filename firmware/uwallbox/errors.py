@@ -1,4 +1,4 @@
-"""OCPP-J CALLERROR codes and the exception handlers raise to answer with one."""
+"""OCPP-J CALLERROR codes, the exception handlers raise to answer with one, and Offline."""
 NOT_IMPLEMENTED = "NotImplemented"
 NOT_SUPPORTED = "NotSupported"
 INTERNAL = "InternalError"
@@ -19,3 +19,7 @@ class CallError(Exception):
         self.code = code
         self.description = description
         self.details = details or {}
+
+
+class Offline(Exception):
+    """No connection (or no accepted registration) to send a CALL on."""

@@ -16,9 +16,8 @@ import asyncio
 import os
 
 from . import store
-from .errors import CallError
+from .errors import CallError, Offline
 from .log import log
-from .rpc import Offline
 
 _DIR = "txq"
 _IDS = "txids.json"

@@ -8,9 +8,8 @@ of each day, and a jump of the wall clock re-aims the next one.
 import asyncio
 import time
 
+from .errors import CallError, Offline
 from .log import log
-from .rpc import Offline
-from .errors import CallError
 
 _PHASES = ("L1", "L2", "L3")
 _VPHASES = ("L1-N", "L2-N", "L3-N")

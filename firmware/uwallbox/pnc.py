@@ -30,9 +30,8 @@ import x509
 
 from . import certs, schema, store
 from .core import PNC_VENDOR
-from .errors import CallError
+from .errors import CallError, Offline
 from .log import log
-from .rpc import Offline
 
 _INTEGER = const(0x02)
 _BIT_STRING = const(0x03)

@@ -7,7 +7,7 @@ from micropython import const
 from ws import WebSocketError
 
 from . import actions, jsonscan, schema
-from .errors import CallError, FORMATION, INTERNAL
+from .errors import CallError, FORMATION, INTERNAL, Offline
 from .log import log
 
 _CALL, _RESULT, _ERROR = 2, 3, 4
@@ -20,10 +20,6 @@ _RX = const(8192)  # frames up to this size are received into one preallocated b
 _RAW = ("SendLocalList",)
 _INVALID = const(3)  # malformed frames on one connection that make a security event
 _UID_MAX = const(36)  # characters of a message's unique id
-
-
-class Offline(Exception):
-    """No connection (or no accepted registration) to send a CALL on."""
 
 
 def _raw_call(text):

@@ -14,9 +14,8 @@ import os
 from micropython import const
 
 from . import store
-from .errors import CallError
+from .errors import CallError, Offline
 from .log import log
-from .rpc import Offline
 
 LOGS = ("security.log.1", "security.log")  # the older half, the newer one
 _QUEUE = "secq.json"

@@ -6,9 +6,8 @@ The requested message goes out after the answer. Firmware and diagnostics report
 """
 import asyncio
 
-from .errors import CallError
+from .errors import CallError, Offline
 from .log import log
-from .rpc import Offline
 
 _ENERGY = "Energy.Active.Import.Register"
 
