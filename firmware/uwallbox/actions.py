@@ -34,6 +34,9 @@ InstallCertificate         security install_certificate
 SignedUpdateFirmware       security signed_update_firmware
 """
 
+# DataTransfer vendorId of ISO 15118 Plug & Charge (pnc.py; core.data_transfer routes it there).
+PNC_VENDOR = "org.openchargealliance.iso15118pnc"
+
 # Feature profiles whose module is part of this build, in the spec's order.
 PROFILES = (
     ("Core", "core"),

@@ -1,6 +1,7 @@
 """Core profile: the CSMS's requests."""
 
 from . import config as cfgmod
+from .actions import PNC_VENDOR
 from .errors import CallError, PROPERTY
 
 
@@ -25,7 +26,6 @@ def clear_cache(app, p):
 
 # Vendor extensions: vendorId -> {messageId: fn(app, data) -> (status, data)}.
 VENDORS = {}
-PNC_VENDOR = "org.openchargealliance.iso15118pnc"  # ISO 15118 Plug & Charge (pnc.py)
 
 
 def data_transfer(app, p):

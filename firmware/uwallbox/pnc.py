@@ -1,6 +1,6 @@
 """ISO 15118 Plug & Charge over OCPP 1.6, as the OCA application note "Using ISO 15118 Plug &
 Charge with OCPP 1.6" maps it: an OCPP 2.0.1 payload, as JSON text, in the data of a
-DataTransfer of vendorId core.PNC_VENDOR whose messageId is the message name. core.data_transfer
+DataTransfer of vendorId actions.PNC_VENDOR whose messageId is the message name. core.data_transfer
 imports this module only while ISO15118PnCEnabled is true.
 
 CSMS -> charge point (MESSAGES): each request is checked against its 2.0.1 schema
@@ -29,7 +29,7 @@ import pem
 import x509
 
 from . import certs, schema, store
-from .core import PNC_VENDOR
+from .actions import PNC_VENDOR
 from .errors import CallError, Offline
 from .log import log
 
