@@ -6,11 +6,67 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pytest  # noqa: E402
 
 from harness import Csms, SimChargePoint  # noqa: E402
+from mpyrun import MPY_DIR, read_cases, run_case  # noqa: E402
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "soak: a campaign: a small sample by default, full size with "
                             "UWB_SOAK=1 (make soak)")
+    config.addinivalue_line("markers", "slow: takes minutes of CPU (make test runs it; -m 'not slow' "
+                            "leaves it out)")
+
+
+# -- tests/mpy/*_cases.py: MicroPython test cases, one pytest item each ----------------------------
+
+def _mpy_cases(path):
+    return path.parent == MPY_DIR and path.name.endswith("_cases.py")
+
+
+def pytest_collect_file(file_path, parent):
+    # a file named on the command line goes to the Python plugin, which asks the hook below
+    if _mpy_cases(file_path) and not parent.session.isinitpath(file_path):
+        return MpyCases.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    if _mpy_cases(module_path):
+        return MpyCases.from_parent(parent, path=module_path)
+    return None
+
+
+class MpyCases(pytest.File):
+    """A module of MicroPython test cases: each top-level `def test_*` (or `async def`) is one
+    item, run alone under the micropython binary in a fresh folder (tests/mpyrun.py run_case).
+
+    The module may say how with a literal `PYTEST = {...}` (read, never imported, by CPython):
+    "env": {VAR: value}; "fixtures": {VAR: fixture name}: VAR = str(the fixture's value);
+    "heapsize": "112wK", or {case name: heapsize}; "timeout": seconds (default 60)."""
+
+    def collect(self):
+        opts, cases = read_cases(self.path)
+        for name, line in cases:
+            item = MpyCase.from_parent(self, name=name, callobj=_case(self.path.stem, name, opts))
+            item.lineno = line - 1
+            yield item
+
+
+class MpyCase(pytest.Function):
+    def reportinfo(self):
+        return self.path, self.lineno, "%s (micropython)" % self.name
+
+
+def _case(module, name, opts):
+    """The test function of case NAME of MODULE; fixtures named in OPTS are asked for as it runs."""
+    def run(request, tmp_path):
+        env = dict(opts.get("env", {}))
+        for var, fixture in opts.get("fixtures", {}).items():
+            env[var] = str(request.getfixturevalue(fixture))
+        heap = opts.get("heapsize")
+        if isinstance(heap, dict):
+            heap = heap.get(name)
+        run_case(module, name, tmp_path, heapsize=heap, timeout=opts.get("timeout", 60), env=env)
+    return run
 
 
 @pytest.fixture
@@ -57,4 +113,13 @@ def pki(tmp_path_factory):
     """A throw-away PKI (tests/pki.py): ca / other_ca and server certificates."""
     from pki import make_pki
     return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def x509_certs(tmp_path_factory):
+    """The folder of lib/x509.py's test certificates and keys, and expected.json (pki.make_x509)."""
+    from pki import make_x509
+    return make_x509(tmp_path_factory.mktemp("x509"))
+
+
 from browser import browser, page  # noqa: E402,F401  (headless Chromium fixtures)

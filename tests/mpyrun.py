@@ -1,6 +1,6 @@
 """Run code under the real MicroPython unix binary."""
+import ast
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,10 +30,24 @@ def run_mpy(args, *, path=(), heapsize=None, timeout=60, cwd=None, env=None):
                           capture_output=True, text=True)
 
 
-def mpy_cases(module):
-    """pytest parameters: one per `def test_*` in tests/mpy/MODULE.py."""
-    src = (MPY_DIR / (module + ".py")).read_text()
-    return re.findall(r"^(?:async )?def (test_\w+)", src, re.M)
+def read_cases(path):
+    """(options, [(name, line)]) of the MicroPython test module at PATH, read without importing
+    it: its top-level `def test_*` / `async def test_*`, and its literal `PYTEST = {...}` ({} when
+    it has none; tests/conftest.py says what it may hold)."""
+    tree = ast.parse(Path(path).read_text(), str(path))
+    opts, cases = {}, []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PYTEST" for t in node.targets):
+            opts = ast.literal_eval(node.value)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
+            cases.append((node.name, node.lineno))
+    return opts, cases
+
+
+def case_names(module):
+    """The cases of tests/mpy/MODULE.py. The `*_cases.py` modules are collected by
+    tests/conftest.py; a `*_driven.py` module is run case by case by the CPython test serving it."""
+    return [name for name, _ in read_cases(MPY_DIR / (module + ".py"))[1]]
 
 
 def run_case(module, name, tmp_path, heapsize=None, timeout=60, env=None):

@@ -1,15 +1,9 @@
 """First boot on the device, on the sim board: Wi-Fi and NTP (mocked), the crash-loop guard,
-the watchdog hook, and boot.py/main.py run as the ESP32 runs them."""
+the watchdog hook, and boot.py/main.py run as the ESP32 runs them (the unit cases under MicroPython:
+tests/mpy/boot_cases.py)."""
 import json
 
-import pytest
-
-from mpyrun import mpy_cases, run_case, run_mpy
-
-
-@pytest.mark.parametrize("name", mpy_cases("boot_cases"))
-def test_boot(name, tmp_path):
-    run_case("boot_cases", name, tmp_path)
+from mpyrun import run_mpy
 
 
 BOARD = """

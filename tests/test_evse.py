@@ -1,13 +1,9 @@
 """The IEC 61851 state machine (firmware/uwallbox/evse.py) against the sim plant, no OCPP;
-plus the sim `machine` mock's reset() semantics and the meter's persistence across restarts."""
+plus the sim `machine` mock's reset() semantics and the meter's persistence across restarts (the
+state machine's cases: tests/mpy/evse_cases.py)."""
 import pytest
 
-from mpyrun import mpy_cases, run_case, run_mpy
-
-
-@pytest.mark.parametrize("name", mpy_cases("evse_cases"))
-def test_evse(name, tmp_path):
-    run_case("evse_cases", name, tmp_path)
+from mpyrun import run_mpy
 
 
 RESET_IN_TASK = """

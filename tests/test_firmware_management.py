@@ -1,5 +1,5 @@
 """Firmware Management profile: lib/http.py and lib/ftp.py under MicroPython against CPython
-servers (tests/mpy/http_cases.py), the OTA updater on the esp32 mock (tests/mpy/ota_cases.py), then
+servers (tests/mpy/http_driven.py), the OTA updater on the esp32 mock (tests/mpy/ota_cases.py), then
 UpdateFirmware / GetDiagnostics end to end: the firmware in the simulator against the test CSMS,
 downloading from and uploading to servers of this module."""
 import base64
@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from harness import ROOT, connector, registered, start_session
-from mpyrun import mpy_cases, run_case
+from mpyrun import case_names, run_case
 from pki import server_context
 
 pytestmark = pytest.mark.timeout(120)
@@ -236,11 +236,11 @@ def ftpd():
 # -- lib/http.py and lib/ftp.py under MicroPython ------------------------------------------------
 
 def mpy(name, tmp_path, heapsize=None, **env):
-    return run_case("http_cases", name, tmp_path, heapsize=heapsize, timeout=30,
+    return run_case("http_driven", name, tmp_path, heapsize=heapsize, timeout=30,
                     env={k.upper(): str(v) for k, v in env.items()})
 
 
-@pytest.mark.parametrize("name", [n for n in mpy_cases("http_cases")
+@pytest.mark.parametrize("name", [n for n in case_names("http_driven")
                                   if not n.startswith(("test_ftp", "test_https", "test_large"))])
 def test_http_client(name, web, tmp_path):
     mpy(name, tmp_path, http_url=web.url)
@@ -271,7 +271,7 @@ def test_https(pki, tmp_path):
         s.close()
 
 
-@pytest.mark.parametrize("name", [n for n in mpy_cases("http_cases") if n.startswith("test_ftp")])
+@pytest.mark.parametrize("name", [n for n in case_names("http_driven") if n.startswith("test_ftp")])
 def test_ftp_client(name, ftpd, tmp_path):
     ftpd.files["pub/fw.bin"] = pattern(50000)
     mpy(name, tmp_path, ftp_url=ftpd.url)
@@ -280,11 +280,6 @@ def test_ftp_client(name, ftpd, tmp_path):
     elif name == "test_ftp_stor":
         assert ftpd.files["up/diag.txt"] == pattern(9000)
         assert ftpd.quit.wait(5) and ("QUIT", "") in ftpd.log
-
-
-@pytest.mark.parametrize("name", mpy_cases("ota_cases"))
-def test_ota(name, tmp_path):
-    run_case("ota_cases", name, tmp_path)
 
 
 # -- end to end ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Local Auth List Management: SendLocalList rules and the list in flash (under MicroPython),
-power cuts during updates, and authorization from the list end to end."""
+"""Local Auth List Management: power cuts during updates of the list in flash, and authorization
+from the list end to end (SendLocalList rules and the store under MicroPython:
+tests/mpy/localauth_cases.py)."""
 import os
 import random
 import subprocess
@@ -8,14 +9,7 @@ import time
 import pytest
 
 from harness import Csms, connector, registered
-from mpyrun import MICROPYTHON, MPY_DIR, mpy_cases, mpy_env, run_case, run_mpy
-
-
-@pytest.mark.parametrize("name", mpy_cases("localauth_cases"))
-def test_localauth(name, tmp_path):
-    # the 10,000-card delivery runs in the heap of an ESP32
-    heap = "112wK" if name == "test_ten_thousand_cards" else None
-    run_case("localauth_cases", name, tmp_path, heapsize=heap, timeout=300)
+from mpyrun import MICROPYTHON, MPY_DIR, mpy_env, run_mpy
 
 
 def _power_cut(rng, state):

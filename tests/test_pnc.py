@@ -1,5 +1,6 @@
-"""ISO 15118 Plug & Charge over OCPP 1.6 (uwallbox/pnc.py): unit tests under MicroPython, then end to
-end against the test CSMS, every Plug & Charge payload checked against its OCPP 2.0.1 schema."""
+"""ISO 15118 Plug & Charge over OCPP 1.6 (uwallbox/pnc.py) end to end against the test CSMS,
+every Plug & Charge payload checked against its OCPP 2.0.1 schema (the unit cases under
+MicroPython: tests/mpy/pnc_cases.py)."""
 import json
 from pathlib import Path
 
@@ -8,7 +9,6 @@ import ocpp
 import pytest
 
 from harness import configure, connector, registered
-from mpyrun import mpy_cases, run_case
 from pki import cert_id, sign
 from simapi import SimApiError  # on the path through harness
 
@@ -21,11 +21,6 @@ KEYS = ("ISO15118PnCEnabled", "CentralContractValidationAllowed", "CertSigningWa
 EMAID = "DEEMP0000000001"
 OCSP = {"hashAlgorithm": "SHA256", "issuerNameHash": "ab" * 32, "issuerKeyHash": "cd" * 32,
         "serialNumber": "1f", "responderURL": "http://ocsp.example/"}
-
-
-@pytest.mark.parametrize("name", mpy_cases("pnc_cases"))
-def test_pnc_logic(name, tmp_path, pki):
-    run_case("pnc_cases", name, tmp_path, env={"PKI_DIR": str(pki)})
 
 
 def checked(schema, payload):

@@ -1,16 +1,11 @@
 """Reservation profile: ReserveNow / CancelReservation answers, expiry (clock jumps, reboots),
-who may start on a reserved connector, connector 0; unit tests under MicroPython, then end to end."""
+who may start on a reserved connector, connector 0, end to end (the unit cases under MicroPython:
+tests/mpy/reservation_cases.py)."""
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from harness import connector, online, status
-from mpyrun import mpy_cases, run_case
-
-
-@pytest.mark.parametrize("name", mpy_cases("reservation_cases"))
-def test_reservation_logic(name, tmp_path):
-    run_case("reservation_cases", name, tmp_path, env={"UWB_SIM_CONNECTORS": "2"})
 
 
 # -- end to end: the firmware in the simulator against the test CSMS (schemas checked) ----------

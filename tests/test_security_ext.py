@@ -1,5 +1,6 @@
-"""The OCPP 1.6 Security Whitepaper extension: unit tests under MicroPython, then end to end
-against the test CSMS (plain and TLS), a local HTTP server taking log uploads and the test PKI."""
+"""The OCPP 1.6 Security Whitepaper extension end to end against the test CSMS (plain and TLS), a
+local HTTP server taking log uploads and the test PKI (the unit cases under MicroPython:
+tests/mpy/security_cases.py)."""
 import base64
 import json
 import threading
@@ -9,15 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from harness import Csms, registered
-from mpyrun import mpy_cases, run_case
 from pki import cert_id, server_context, sign
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.mark.parametrize("name", mpy_cases("security_cases"))
-def test_security_logic(name, tmp_path, pki):
-    run_case("security_cases", name, tmp_path, env={"PKI_DIR": str(pki)})
 
 
 # -- end to end: the firmware in the simulator against the test CSMS ------------------------------

@@ -1,4 +1,5 @@
-"""Smart Charging (issue 6): the handlers under MicroPython, then end to end in the simulator."""
+"""Smart Charging end to end in the simulator (the handlers under MicroPython:
+tests/mpy/smartcharging_cases.py)."""
 import time
 from datetime import datetime, timezone
 
@@ -6,12 +7,6 @@ import pytest
 
 import harness
 from harness import connector, status
-from mpyrun import mpy_cases, run_case
-
-
-@pytest.mark.parametrize("name", mpy_cases("smartcharging_cases"))
-def test_handlers(name, tmp_path):
-    run_case("smartcharging_cases", name, tmp_path)
 
 
 # -- end to end: the firmware in the simulator against the test CSMS --------------------------------

@@ -1,19 +1,12 @@
-"""Remote Trigger profile: TriggerMessage for each message, with and without connectorId; unit
-tests under MicroPython, then end to end (every message checked against the OCPP 1.6 schemas)."""
+"""Remote Trigger profile: TriggerMessage for each message, with and without connectorId, end to
+end (every message checked against the OCPP 1.6 schemas); the unit cases under MicroPython are
+tests/mpy/trigger_cases.py."""
 import pytest
 
 from harness import connector, online, status
-from mpyrun import mpy_cases, run_case
-
-
-@pytest.mark.parametrize("name", mpy_cases("trigger_cases"))
-def test_trigger_logic(name, tmp_path):
-    run_case("trigger_cases", name, tmp_path, env={"UWB_SIM_CONNECTORS": "2"})
 
 
 # -- end to end: the firmware in the simulator against the test CSMS ------------------------------
-
-
 
 def trigger(csms, cp, message, cid=None):
     p = {"requestedMessage": message}

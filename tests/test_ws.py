@@ -1,4 +1,4 @@
-"""lib/ws.py under MicroPython (tests/mpy/ws_cases.py) against CPython servers.
+"""lib/ws.py under MicroPython (tests/mpy/ws_driven.py) against CPython servers.
 
 Servers listen on 127.0.0.1 port 0 (a free port) in an asyncio loop in a background thread:
 the `websockets` package where a correct server does, raw asyncio servers for malformed or
@@ -19,11 +19,11 @@ import pytest
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-from mpyrun import mpy_cases, run_case
+from mpyrun import case_names, run_case
 from pki import make_pki, server_context
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-CASES = mpy_cases("ws_cases")
+CASES = case_names("ws_driven")
 
 
 class Servers:
@@ -99,11 +99,11 @@ def srv():
 
 
 def mpy(name, url, tmp_path, heapsize=None, **env):
-    """Run ws_cases.NAME under MicroPython with WS_URL=url and WS_<KEY>=value."""
+    """Run ws_driven.NAME under MicroPython with WS_URL=url and WS_<KEY>=value."""
     assert name in CASES, name
     e = {"WS_" + k.upper(): str(v) for k, v in env.items() if v is not None}
     e["WS_URL"] = url
-    return run_case("ws_cases", name, tmp_path, env=e, timeout=20, heapsize=heapsize)
+    return run_case("ws_driven", name, tmp_path, env=e, timeout=20, heapsize=heapsize)
 
 
 # -- raw protocol helpers --

@@ -12,6 +12,9 @@ from uwallbox.config import Config
 from uwallbox.errors import CallError
 from uwallbox.rpc import Offline, Rpc
 
+# How tests/conftest.py runs these cases: the 10,000-card delivery in the heap of an ESP32.
+PYTEST = {"timeout": 300, "heapsize": {"test_ten_thousand_cards": "112wK"}}
+
 _LATER = "2099-01-01T00:00:00Z"
 _PAST = "2001-01-01T00:00:00Z"
 

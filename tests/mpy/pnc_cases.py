@@ -15,6 +15,8 @@ from uwallbox.app import App
 from uwallbox.errors import CallError
 from uwallbox.rpc import Offline
 
+PYTEST = {"fixtures": {"PKI_DIR": "pki"}}  # how tests/conftest.py runs these cases
+
 _PKI = os.getenv("PKI_DIR") + "/"
 _VENDOR = "org.openchargealliance.iso15118pnc"
 _EMAID = "DEEMP0000000001"

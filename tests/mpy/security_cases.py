@@ -13,6 +13,8 @@ from uwallbox.app import App
 from uwallbox.errors import CallError
 from uwallbox.rpc import Offline, Rpc
 
+PYTEST = {"fixtures": {"PKI_DIR": "pki"}}  # how tests/conftest.py runs these cases
+
 _PKI = os.getenv("PKI_DIR") + "/"
 _CSMS, _MFR = "CentralSystemRootCertificate", "ManufacturerRootCertificate"
 

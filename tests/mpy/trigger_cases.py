@@ -7,6 +7,8 @@ import fakes
 from uwallbox import clock
 from uwallbox.trigger import request, trigger_message
 
+PYTEST = {"env": {"UWB_SIM_CONNECTORS": "2"}}  # how tests/conftest.py runs these cases
+
 _NOW = "2030-01-02T03:04:05Z"
 
 

@@ -1,5 +1,5 @@
 # MicroPython unit tests of lib/x509.py (and the hash data of uwallbox/certs.py) on the
-# certificates test_x509.py made with openssl in $X509_DIR, against its expected.json.
+# certificates tests/pki.py make_x509 made with openssl in $X509_DIR, against its expected.json.
 import binascii
 import hashlib
 import json
@@ -7,6 +7,8 @@ import os
 
 import x509
 from uwallbox import certs
+
+PYTEST = {"fixtures": {"X509_DIR": "x509_certs"}}  # how tests/conftest.py runs these cases
 
 _DIR = os.getenv("X509_DIR") + "/"
 
