@@ -22,6 +22,7 @@ def figure(row, path):
     return row
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_quick_run_gives_every_figure(tmp_path):
     out = tmp_path / "results.json"
