@@ -116,6 +116,14 @@ def pki(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def crypto_vectors(tmp_path_factory):
+    """The folder of vectors.json: what `cryptography` signs and says of lib/'s algorithms
+    (test_crypto.make_vectors; skipped without the package)."""
+    from test_crypto import make_vectors
+    return make_vectors(tmp_path_factory.mktemp("crypto"))
+
+
+@pytest.fixture(scope="session")
 def x509_certs(tmp_path_factory):
     """The folder of lib/x509.py's test certificates and keys, and expected.json (pki.make_x509)."""
     from pki import make_x509

@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from mpyrun import mpy_cases, run_case
+from mpyrun import run_case
 
 cryptography = pytest.importorskip("cryptography")
 from cryptography import x509  # noqa: E402
@@ -144,9 +144,9 @@ def deterministic():
     return out
 
 
-@pytest.fixture(scope="module")
-def vectors(tmp_path_factory):
-    d = tmp_path_factory.mktemp("crypto")
+def make_vectors(d):
+    """vectors.json in folder D (the crypto_vectors fixture of conftest.py, for
+    tests/mpy/crypto_cases.py)."""
     keys = {"rsa%d" % b: rsa.generate_private_key(65537, b) for b in (2048, 3072, 4096)}
     keys["p256"] = ec.generate_private_key(ec.SECP256R1())
     keys["p384"] = ec.generate_private_key(ec.SECP384R1())
@@ -171,10 +171,10 @@ def vectors(tmp_path_factory):
     return d
 
 
-def test_vectors_are_sound(vectors):
+def test_vectors_are_sound(crypto_vectors):
     """The oracle agrees with itself: every signature verifies with `cryptography`."""
     from cryptography.hazmat.primitives.serialization import load_der_public_key
-    v = json.loads((vectors / "vectors.json").read_text())
+    v = json.loads((crypto_vectors / "vectors.json").read_text())
     assert len(v["sigs"]) == 3 * 7 + 1 + 6 + 1 and len(v["certs"]) == 6
     for s in v["sigs"]:
         key = load_der_public_key(bytes.fromhex(s["spki"]))
@@ -191,11 +191,6 @@ def test_vectors_are_sound(vectors):
     for c in v["certs"]:
         ca = x509.load_der_x509_certificate(bytes.fromhex(c["ca"]))
         x509.load_der_x509_certificate(bytes.fromhex(c["leaf"])).verify_directly_issued_by(ca)
-
-
-@pytest.mark.parametrize("case", mpy_cases("crypto_cases"))
-def test_crypto(case, vectors, tmp_path):
-    run_case("crypto_cases", case, tmp_path, env={"CRYPTO_DIR": str(vectors)}, timeout=300)
 
 
 # -- a key and CSR made on the device, certified, then used for TLS ----------------------------

@@ -1,5 +1,5 @@
 # MicroPython unit tests of lib/sha2.py, rsa.py, ec.py, sig.py and csr.py on the vectors
-# test_crypto.py made with `cryptography` in $CRYPTO_DIR/vectors.json. make_key_and_csr and
+# test_crypto.make_vectors made with `cryptography` in $CRYPTO_DIR/vectors.json. make_key_and_csr and
 # tls_client are steps of test_crypto.py's TLS test (run on their own, not as test_* cases).
 import binascii
 import hashlib
@@ -12,6 +12,8 @@ import sha2
 import sha512
 import sig
 import x509
+
+PYTEST = {"timeout": 300, "fixtures": {"CRYPTO_DIR": "crypto_vectors"}}  # how tests/conftest.py runs these cases
 
 _H = binascii.unhexlify
 
