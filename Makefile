@@ -13,7 +13,7 @@ $(STAMP): requirements.txt
 venv: $(STAMP)
 
 sim: $(STAMP)
-	$(PY) tools/sim --demo $(ARGS)
+	$(PY) sim/launch.py --demo $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 tests

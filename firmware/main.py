@@ -2,12 +2,12 @@
 import asyncio
 
 import board
-from uwallbox import crashguard
+from uwallbox.system import crashguard
 
 if crashguard.may_start(board):
     try:
         if getattr(board, "WIFI", False):
-            from uwallbox import netup
+            from uwallbox.system import netup
             netup.up()
         from uwallbox.app import App
         app = App(board)

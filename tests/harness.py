@@ -1,7 +1,7 @@
-"""End-to-end harness: the simulated charge point (tools/sim) as a subprocess, against a test CSMS.
+"""End-to-end harness: the simulated charge point (sim/launch.py) as a subprocess, against a test CSMS.
 
     cp = SimChargePoint(csms.url, tmp_path, id="CP001").start()   # waits for the control API
-    cp.api.ev(plug=True)                                          # tools/simapi.SimApi
+    cp.api.ev(plug=True)                                          # sim/simapi.SimApi
     cp.kill(); cp.restart()                                       # power cut, then power on
 """
 import http.client
@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "sim")]
 from csms import CallErrorResponse, Csms  # noqa: E402,F401
 from simapi import SimApi, connector  # noqa: E402,F401
 
-SIM = ROOT / "tools" / "sim"
+SIM = ROOT / "sim" / "launch.py"
 
 
 def free_port():
@@ -31,7 +31,7 @@ def free_port():
 
 
 class SimChargePoint:
-    """`tools/sim --csms URL --state DIR --control PORT` in its own process group; its output
+    """`sim/launch.py --csms URL --state DIR --control PORT` in its own process group; its output
     (launcher + firmware) goes to `log_path`, appended across restarts."""
 
     def __init__(self, csms_url, workdir, id="CP001", connectors=1, heapsize=None, state_dir=None,
@@ -67,7 +67,7 @@ class SimChargePoint:
         deadline = time.monotonic() + timeout
         while True:
             if not self.running:
-                self._fail(f"tools/sim ({self.id}) exited with code {self.proc.returncode} "
+                self._fail(f"sim/launch.py ({self.id}) exited with code {self.proc.returncode} "
                            "before its control API answered")
             try:
                 self.api.state()

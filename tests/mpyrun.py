@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MICROPYTHON = str(BIN / "micropython")
 MPY_DIR = ROOT / "tests" / "mpy"
-SIM_PATH = [ROOT / "boards" / "sim", ROOT / "firmware", ROOT / "lib"]
+SIM_PATH = [ROOT / "boards" / "sim", ROOT / "sim" / "mpy", ROOT / "firmware", ROOT / "lib"]
 
 
 def mpy_env(path=(), env=None):

@@ -39,8 +39,8 @@ def test_layout(image):
         rel = src.relative_to(FIRMWARE if src.is_relative_to(FIRMWARE) else ROOT).as_posix()
         if rel not in ("boot.py", "main.py"):
             assert rel[:-3] + ".mpy" in built, rel
-    for schema in sorted((FIRMWARE / "uwallbox" / "schemas").glob("*.json")):
-        assert built["uwallbox/schemas/" + schema.name] == schema.read_bytes()
+    for schema in sorted((FIRMWARE / "uwallbox" / "ocpp" / "schemas").glob("*.json")):
+        assert built["uwallbox/ocpp/schemas/" + schema.name] == schema.read_bytes()
     assert "uwallbox/_build.mpy" in built  # production: the watchdog is armed
     for name, data in built.items():
         if name.endswith(".mpy"):
@@ -92,7 +92,7 @@ def test_every_module_imports_from_the_build_alone(image, tmp_path):
     firmware imports features lazily: nothing ever holds every module of lib/ at once)."""
     out, _ = image
     names = module_names(out)
-    path = [str(out), str(out / "lib"), str(ROOT / "boards" / "sim"), ".frozen"]
+    path = [str(out), str(out / "lib"), str(ROOT / "boards" / "sim"), str(ROOT / "sim" / "mpy"), ".frozen"]
     code = (f"import gc, sys\nsys.path[:] = {path!r}\nbase = set(sys.modules)\n"
             f"for m in {names!r}:\n __import__(m)\n assert sys.modules[m].__file__.endswith('.mpy'), m\n"
             f" for k in [k for k in sys.modules if k not in base]:\n  del sys.modules[k]\n gc.collect()\n"

@@ -136,7 +136,7 @@ def test_the_template_lists_every_setting():
 def setup(tmp_path):
     """A build folder, a stand-in serial port and a settings file with secrets."""
     build = tmp_path / "build"
-    for name in ("boot.py", "main.py", "uwallbox/app.mpy", "uwallbox/schemas/Reset.json", "lib/ws.mpy"):
+    for name in ("boot.py", "main.py", "uwallbox/app.mpy", "uwallbox/ocpp/schemas/Reset.json", "lib/ws.mpy"):
         (build / name).parent.mkdir(parents=True, exist_ok=True)
         (build / name).write_text("x")
     port = tmp_path / "ttyUSB0"

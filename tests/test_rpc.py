@@ -3,7 +3,7 @@ under MicroPython: tests/mpy/rpc_cases.py)."""
 
 
 def test_generated_schemas_are_current():
-    """firmware/uwallbox/schemas match the ocpp package (tools/genschemas.py --check)."""
+    """firmware/uwallbox/ocpp/schemas match the ocpp package (tools/genschemas.py --check)."""
     import subprocess
     import sys
 

@@ -92,8 +92,8 @@ def _device(cards):
     import time
     from array import array
 
-    from uwallbox import localauth
-    from uwallbox.config import Config
+    from uwallbox.profiles import localauth
+    from uwallbox.station.config import Config
 
     class App:
         config = Config()
@@ -170,7 +170,7 @@ def run(cards=CARDS):
 
     root = Path(__file__).resolve().parents[1]
     micropython = Path(sys.executable).parent / "micropython"
-    path = ":".join(str(root / d) for d in ("firmware", "lib", "boards/sim"))
+    path = ":".join(str(root / d) for d in ("firmware", "lib", "boards/sim", "sim/mpy"))
     env = dict(os.environ, MICROPYPATH=path + ":.frozen")
     with tempfile.TemporaryDirectory() as flash:
         r = subprocess.run([str(micropython), "-X", "heapsize=" + HEAP, __file__, "--device", str(cards)],

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Compact the OCA JSON schemas of the requests a charge point receives into
-firmware/uwallbox/schemas/<Action>.json, the form uwallbox.schema validates with, and those of the
+firmware/uwallbox/ocpp/schemas/<Action>.json, the form uwallbox.ocpp.schema validates with, and those of the
 OCPP 2.0.1 requests ISO 15118 Plug & Charge brings in DataTransfer into schemas/pnc/<Message>.json.
 
 Node forms: {"t": "o", "p": {name: node}, "r": [required], "x": 1 if extra keys are allowed} object; {"t": "a", "i": node, "n": min}
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import ocpp
 
-OUT = Path(__file__).resolve().parents[1] / "firmware" / "uwallbox" / "schemas"
+OUT = Path(__file__).resolve().parents[1] / "firmware" / "uwallbox" / "ocpp" / "schemas"
 SRC = Path(ocpp.__file__).parent / "v16" / "schemas"
 SRC_PNC = Path(ocpp.__file__).parent / "v201" / "schemas"
 # CSMS -> charge point requests (OCPP 1.6 and its security extension).
@@ -25,7 +25,7 @@ ACTIONS = (
     "InstallCertificate RemoteStartTransaction RemoteStopTransaction ReserveNow Reset SendLocalList "
     "SetChargingProfile SignedUpdateFirmware TriggerMessage UnlockConnector UpdateFirmware"
 ).split()
-# CSMS -> charge point requests of Plug & Charge (2.0.1 payloads: uwallbox/pnc.py).
+# CSMS -> charge point requests of Plug & Charge (2.0.1 payloads: uwallbox/profiles/pnc.py).
 PNC = ("CertificateSigned DeleteCertificate GetInstalledCertificateIds InstallCertificate "
        "TriggerMessage").split()
 _TYPES = {"object": "o", "array": "a", "string": "s", "integer": "i", "number": "n", "boolean": "b"}

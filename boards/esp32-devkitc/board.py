@@ -11,7 +11,7 @@ Pin choices (docs/ARCHITECTURE.md, REFERENCE.md section 10):
 """
 import time
 
-from uwallbox import store
+from uwallbox.flash import store
 
 NAME = "esp32-devkitc"
 MAX_CURRENT_A = 32      # supply and contactor rating per connector

@@ -7,17 +7,20 @@ import machine
 import ws
 from micropython import const
 
-from . import VERSION, actions, clock, crashguard, provision, store
-from .auth import Auth, same
-from .config import Config
-from .connector import Connector
+from . import VERSION, clock
 from .errors import CallError, Offline
-from .evse import Evse
-from .journal import Journal
+from .flash import store
+from .hw.evse import Evse
 from .log import log
-from .meter import Metering
-from .rpc import Rpc
-from .seclog import SecurityLog
+from .ocpp import routes
+from .ocpp.rpc import Rpc
+from .station.auth import Auth, same
+from .station.config import Config
+from .station.connector import Connector
+from .station.journal import Journal
+from .station.meter import Metering
+from .station.seclog import SecurityLog
+from .system import crashguard, provision
 
 _AVAIL = "avail.json"
 _RESERVATIONS = "resv.json"
@@ -42,7 +45,7 @@ class App:
         self.seclog = SecurityLog(self)
         self.smart = None  # smartcharging.Scheduler, imported only once profiles exist
         self.config = Config({"NumberOfConnectors": n, "Phases": board.PHASES,
-                              "SupportedFeatureProfiles": actions.supported()})
+                              "SupportedFeatureProfiles": routes.supported()})
         provision.apply(self.config)
         self.config.listener = self._config_changed  # provisioning is no reconfiguration
         self._profile = self.config["SecurityProfile"]  # known to work, unless _FALLBACK says otherwise
@@ -106,7 +109,7 @@ class App:
 
     @staticmethod
     def _reservation():
-        from . import reservation
+        from .profiles import reservation
         return reservation
 
     def connector(self, cid):
@@ -189,7 +192,7 @@ class App:
     @staticmethod
     def _profile_ok(profile):
         """May SecurityProfile become PROFILE? certs.py knows what each profile needs."""
-        from .certs import profile_ok
+        from .flash.certs import profile_ok
         return profile_ok(profile)
 
     def security_event(self, kind, tech_info=None):
@@ -292,7 +295,7 @@ class App:
         CentralSystemRootCertificate; profile 3 presents the ChargePointCertificate."""
         if not self.config["CentralSystemUrl"].startswith("wss:"):
             return None
-        from .certs import tls_context
+        from .flash.certs import tls_context
         return tls_context(self.config["SecurityProfile"])
 
     async def _connection(self):
@@ -478,12 +481,12 @@ class App:
         self.security_event("StartupOfTheDevice")
         self.start(crashguard.watch())  # feeds the watchdog of production builds
         if store.exists(_PROFILES):
-            from .smartcharging import scheduler
+            from .profiles.smartcharging import scheduler
             scheduler(self)
         attach = getattr(self.board, "attach", None)
         if attach:
             attach(self)
         if store.exists(_UPDATE):
-            from .firmware import resume
+            from .profiles.firmware import resume
             self.start(resume(self))
         await asyncio.gather(*self._tasks)

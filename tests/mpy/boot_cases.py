@@ -7,7 +7,7 @@ import board
 import machine
 import network
 import ntptime
-from uwallbox import crashguard, netup
+from uwallbox.system import crashguard, netup
 
 
 class FakeTime:

@@ -5,8 +5,8 @@ import asyncio
 import board
 import fakes
 from uwallbox import clock
-from uwallbox.core import unlock_connector
-from uwallbox.meter import aligned_after
+from uwallbox.profiles.core import unlock_connector
+from uwallbox.station.meter import aligned_after
 
 
 def test_unlock_on_a_tethered_cable_changes_nothing():

@@ -6,8 +6,8 @@ import time
 import board
 import ev as plant
 import machine
-from uwallbox import evse as evse_mod
-from uwallbox.evse import Evse
+from uwallbox.hw import evse as evse_mod
+from uwallbox.hw.evse import Evse
 
 EV = board.plants[0]
 

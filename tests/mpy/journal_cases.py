@@ -2,11 +2,11 @@
 import asyncio
 
 from fakes import FakeRpc
-from uwallbox import store
-from uwallbox.config import Config
 from uwallbox.errors import CallError
-from uwallbox.journal import Journal
-from uwallbox.rpc import Offline
+from uwallbox.flash import store
+from uwallbox.ocpp.rpc import Offline
+from uwallbox.station.config import Config
+from uwallbox.station.journal import Journal
 
 
 class FakeApp:

@@ -5,12 +5,13 @@ import json
 import os
 
 from rpc_cases import FakeConn
-from uwallbox import clock, localauth
-from uwallbox.auth import Auth
-from uwallbox.cardstore import RECORD, REMOVE, CardStore, pack_into
-from uwallbox.config import Config
+from uwallbox import clock
 from uwallbox.errors import CallError
-from uwallbox.rpc import Offline, Rpc
+from uwallbox.flash.cardstore import RECORD, REMOVE, CardStore, pack_into
+from uwallbox.ocpp.rpc import Offline, Rpc
+from uwallbox.profiles import localauth
+from uwallbox.station.auth import Auth
+from uwallbox.station.config import Config
 
 # How tests/conftest.py runs these cases: the 10,000-card delivery in the heap of an ESP32.
 PYTEST = {"timeout": 300, "heapsize": {"test_ten_thousand_cards": "112wK"}}
@@ -370,7 +371,7 @@ def powercut_writer():
 
 def powercut_check():
     """After a cut: exactly the list of the last committed version, or of the next one."""
-    from uwallbox.cardstore import unpack
+    from uwallbox.flash.cardstore import unpack
 
     committed = int(os.getenv("UWB_COMMITTED"))
     before = len(os.listdir("lal"))

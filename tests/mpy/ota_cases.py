@@ -3,7 +3,7 @@
 import json
 import os
 
-from uwallbox import ota
+from uwallbox.system import ota
 
 _SLOT = 384 * 4096
 

@@ -10,10 +10,11 @@ import time
 import board
 import pem
 import x509
-from uwallbox import certs, core, security, store
 from uwallbox.app import App
 from uwallbox.errors import CallError
-from uwallbox.rpc import Offline
+from uwallbox.flash import certs, store
+from uwallbox.ocpp.rpc import Offline
+from uwallbox.profiles import core, security
 
 PYTEST = {"fixtures": {"PKI_DIR": "pki"}}  # how tests/conftest.py runs these cases
 
@@ -90,10 +91,10 @@ def test_disabled_is_an_unknown_vendor_and_never_loads_pnc():
     app = _app(enabled=False)
     assert _transfer(app, "TriggerMessage", {"requestedMessage": "SignV2GCertificate"}) == {
         "status": "UnknownVendorId"}
-    assert "uwallbox.pnc" not in sys.modules
+    assert "uwallbox.profiles.pnc" not in sys.modules
     assert app.config.change("ISO15118PnCEnabled", "true") == "Accepted"
     assert _answer(app, "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {"status": "NotImplemented"}
-    assert "uwallbox.pnc" in sys.modules
+    assert "uwallbox.profiles.pnc" in sys.modules
     app.config.set("ISO15118PnCEnabled", False)  # off again: unknown again
     assert _transfer(app, "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {"status": "UnknownVendorId"}
 
@@ -245,7 +246,7 @@ async def test_authorize_maps_the_answer_to_an_ocpp16_decision():
     later = "2099-01-01T00:00:00Z"
     rpc.answers["Authorize"] = {"idTokenInfo": {"status": "Accepted", "cacheExpiryDateTime": later,
                                                 "groupIdToken": {"idToken": "FLEET1", "type": "Central"}}}
-    from uwallbox import pnc
+    from uwallbox.profiles import pnc
     info = await pnc.authorize(app, _EMAID, [_HASH], "-----BEGIN CERTIFICATE-----")
     assert info == {"status": "Accepted", "expiryDate": later, "parentIdTag": "FLEET1"}
     assert rpc.sent[-1] == ("Authorize", {"idToken": {"idToken": _EMAID, "type": "eMAID"},
@@ -279,7 +280,7 @@ async def test_authorize_maps_the_answer_to_an_ocpp16_decision():
 
 async def test_ev_certificate_and_certificate_status():
     app = _app()
-    from uwallbox import pnc
+    from uwallbox.profiles import pnc
     rpc = app.rpc
     rpc.answers["Get15118EVCertificate"] = {"status": "Accepted", "exiResponse": "AAEC"}
     assert await pnc.ev_certificate(app, "urn:iso:15118:2:2013:MsgDef", "Install", "gAEC") == {

@@ -5,7 +5,7 @@ import json
 import board
 from uwallbox import clock
 from uwallbox.app import App
-from uwallbox.reservation import cancel_reservation, reserve_now
+from uwallbox.profiles.reservation import cancel_reservation, reserve_now
 
 PYTEST = {"env": {"UWB_SIM_CONNECTORS": "2"}}  # how tests/conftest.py runs these cases
 

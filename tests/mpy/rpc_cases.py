@@ -2,10 +2,11 @@
 import asyncio
 import json
 
-from uwallbox import clock, schema
-from uwallbox.config import Config
+from uwallbox import clock
 from uwallbox.errors import CallError
-from uwallbox.rpc import Rpc, Offline
+from uwallbox.ocpp import schema
+from uwallbox.ocpp.rpc import Rpc, Offline
+from uwallbox.station.config import Config
 
 
 class FakeConn:
@@ -123,7 +124,7 @@ def test_config_change_answers():
     assert c.change("SecurityProfile", "0") == "Rejected"  # may only be raised
     assert c.change("AuthorizationKey", "short") == "Rejected"
     assert c.change("AuthorizationKey", "0123456789abcdef") == "RebootRequired"
-    from uwallbox import core
+    from uwallbox.profiles import core
     app = FakeApp()
     app.config = c
     listed = [k["key"] for k in core.get_configuration(app, {})["configurationKey"]]
@@ -148,13 +149,13 @@ async def test_unknown_action_not_implemented():
 
 
 async def test_known_unsupported_action():
-    from uwallbox import actions
-    has = actions.has
-    actions.has = lambda name: name != "firmware"  # a build without the Firmware Management profile
+    from uwallbox.ocpp import routes
+    has = routes.has
+    routes.has = lambda name: name != "firmware"  # a build without the Firmware Management profile
     try:
         out = await _answer([2, "8", "GetDiagnostics", {"location": "ftp://x/"}])
     finally:
-        actions.has = has
+        routes.has = has
     assert out[:3] == [4, "8", "NotSupported"], out
 
 
@@ -234,7 +235,7 @@ async def test_no_call_before_boot_accepted():
 
 
 def test_parts_is_json():
-    from uwallbox.rpc import _parts
+    from uwallbox.ocpp.rpc import _parts
     frame = [3, "id", {"configurationKey": [{"key": "A", "readonly": True, "value": "1,2"}] * 3,
                        "unknownKey": [], "nested": {"a": [[1, 2.5], {"b": None}]}}]
     pieces = list(_parts(frame))

@@ -8,10 +8,13 @@ import board
 import fakes
 import pem
 from rpc_cases import FakeConn
-from uwallbox import certs, clock, core, seclog, security, store
+from uwallbox import clock
 from uwallbox.app import App
 from uwallbox.errors import CallError
-from uwallbox.rpc import Offline, Rpc
+from uwallbox.flash import certs, store
+from uwallbox.ocpp.rpc import Offline, Rpc
+from uwallbox.profiles import core, security
+from uwallbox.station import seclog
 
 PYTEST = {"fixtures": {"PKI_DIR": "pki"}}  # how tests/conftest.py runs these cases
 

@@ -4,7 +4,7 @@
 import asyncio
 
 import board
-from uwallbox.evse import Evse
+from uwallbox.hw.evse import Evse
 
 
 class Clock:

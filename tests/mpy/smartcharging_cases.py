@@ -4,9 +4,9 @@ import asyncio
 import gc
 import os
 
-from uwallbox import smartcharging as sc
 from uwallbox.clock import Clock, iso
-from uwallbox.config import Config
+from uwallbox.profiles import smartcharging as sc
+from uwallbox.station.config import Config
 
 
 class FakeEvse:

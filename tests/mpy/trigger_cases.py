@@ -5,7 +5,7 @@ import asyncio
 import board
 import fakes
 from uwallbox import clock
-from uwallbox.trigger import request, trigger_message
+from uwallbox.profiles.trigger import request, trigger_message
 
 PYTEST = {"env": {"UWB_SIM_CONNECTORS": "2"}}  # how tests/conftest.py runs these cases
 

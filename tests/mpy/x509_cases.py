@@ -6,7 +6,7 @@ import json
 import os
 
 import x509
-from uwallbox import certs
+from uwallbox.flash import certs
 
 PYTEST = {"fixtures": {"X509_DIR": "x509_certs"}}  # how tests/conftest.py runs these cases
 

@@ -6,7 +6,7 @@ import sys
 import time
 
 from uwallbox.clock import iso
-from uwallbox.schedule import compact, composite, offers
+from uwallbox.station.schedule import compact, composite, offers
 
 T0 = 1736121600  # Monday 2025-01-06T00:00:00Z
 H = 3600

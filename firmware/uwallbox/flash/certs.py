@@ -1,0 +1,123 @@
+"""The certificate store in flash and the TLS context made from it.
+
+`certs/N.der`: an installed root certificate; `certs/index.json`: {"N": [certificateType,
+issuerNameHash, issuerKeyHash, serialNumber]}, written after the file and before a removal, so
+a power cut leaves at most an unlisted file. A CA provisioned as `ca.der` joins the store on the
+next use. `cp.key` (private key, DER) and `cp.csr` (its certificate signing request, DER) are
+provisioned by the host; `cp.der` is the ChargePointCertificate the CSMS signed for `cp.key`.
+ISO 15118 (pnc.py): `v2g.csr` requests the V2G certificate of the 15118 stack's key (provisioned
+by the host); `v2g.pem` is the V2G certificate chain (PEM, leaf first) the CSMS signed for it.
+"""
+import binascii
+import hashlib
+
+from ..log import log
+from . import store
+
+CSMS_ROOT = "CentralSystemRootCertificate"
+MANUFACTURER_ROOT = "ManufacturerRootCertificate"
+CP_CERT = "cp.der"
+CP_KEY = "cp.key"
+CP_CSR = "cp.csr"
+V2G_CSR = "v2g.csr"
+V2G_CHAIN = "v2g.pem"
+_DIR = "certs"
+_INDEX = "certs/index.json"
+_PROVISIONED = "ca.der"
+
+
+def _hex(data):
+    return binascii.hexlify(data).decode()
+
+
+def serial(text):
+    """A serialNumber as compared: lower-case hex without leading zeroes."""
+    return text.lower().lstrip("0") or "0"
+
+
+def ids(cert, issuer=None):
+    """[issuerNameHash, issuerKeyHash, serialNumber] (SHA256, hex) of certificate CERT issued by
+    ISSUER (x509.Certificates; None: CERT is a root, whose issuer key is its own public key)."""
+    return [_hex(hashlib.sha256(cert.issuer).digest()),
+            _hex(hashlib.sha256((issuer or cert).key).digest()), serial(_hex(cert.serial))]
+
+
+def path(name):
+    """The file of installed certificate NAME."""
+    return "%s/%s.der" % (_DIR, name)
+
+
+def index():
+    """{name: [certificateType, issuerNameHash, issuerKeyHash, serialNumber]} of the store."""
+    if store.exists(_PROVISIONED):
+        _adopt()
+    return store.load(_INDEX, {})
+
+
+def _adopt():
+    """Move the provisioned ca.der into the store as a CentralSystemRootCertificate."""
+    from x509 import Certificate
+    der = read(_PROVISIONED)
+    try:
+        add(CSMS_ROOT, der, Certificate(der))
+    except ValueError as e:
+        log("!", "provisioned CA certificate ignored: %s" % e)
+    store.remove(_PROVISIONED)
+
+
+def add(kind, der, cert):
+    """Install root certificate DER (bytes; CERT: it parsed) as KIND, unless it is there."""
+    idx = store.load(_INDEX, {})
+    entry = [kind] + ids(cert)
+    if entry in idx.values():
+        return
+    name = str(max([int(n) for n in idx] or [0]) + 1)
+    store.mkdir(_DIR)
+    store.write(path(name), der)
+    idx[name] = entry
+    store.save(_INDEX, idx)
+
+
+def remove(name):
+    """Uninstall certificate NAME."""
+    idx = index()
+    del idx[name]
+    store.save(_INDEX, idx)
+    store.remove(path(name))
+
+
+def paths(kind):
+    """Files of the installed certificates of KIND."""
+    return [path(n) for n, e in index().items() if e[0] == kind]
+
+
+def read(name):
+    """The bytes of file NAME."""
+    with open(name, "rb") as f:
+        return f.read()
+
+
+def profile_ok(profile):
+    """May SecurityProfile become PROFILE? 2 and 3 need a CentralSystemRootCertificate, 3 also
+    the ChargePointCertificate and its key."""
+    return (profile < 2 or bool(paths(CSMS_ROOT))) and (
+        profile < 3 or store.exists(CP_CERT) and store.exists(CP_KEY))
+
+
+def tls_context(profile):
+    """The SSLContext of a wss connection in security PROFILE: the server's certificate must
+    chain to an installed CentralSystemRootCertificate; profile 3 presents the
+    ChargePointCertificate (this port sends the leaf only: the CSMS must know its issuer)."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    roots = paths(CSMS_ROOT)
+    if not roots:
+        raise OSError("no CentralSystemRootCertificate installed: cannot verify the server certificate")
+    for p in roots:  # each call adds one DER certificate (a concatenation would add only the first)
+        ctx.load_verify_locations(cadata=read(p))
+    if profile == 3:
+        if not (store.exists(CP_CERT) and store.exists(CP_KEY)):
+            raise OSError("security profile 3 without a ChargePointCertificate and its key")
+        ctx.load_cert_chain(read(CP_CERT), read(CP_KEY))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx

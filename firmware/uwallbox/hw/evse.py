@@ -1,0 +1,427 @@
+"""The IEC 61851-1 state machine of one connector (docs/ARCHITECTURE.md, "Hardware layer";
+docs/HARDWARE.md, "Safety rules").
+
+`Evse.step()` runs every 10 ms from one `machine.Timer` soft callback (`Evse.start_timer(evses)`),
+so it keeps running while asyncio tasks are busy. It never waits on the network and imports no
+OCPP code.
+
+Inputs (set by the OCPP side): `allow` (an authorized transaction may draw energy), `limit_a`
+(smart charging limit in A, None = none), `available` (False: pilot disabled, state F), `max_a`
+(configured maximum, default board.MAX_CURRENT_A), `hold_lock` (keep the socket locked when the
+EV side disconnects; default False).
+Outputs (read-only): `cp` ('A'..'F', debounced), `plugged`, `ready` (EV asks for energy: C/D),
+`relay` (contactor commanded closed), `offered_a` (0.0 when no PWM offer), `fault` (None or an
+OCPP ChargePointErrorCode), `locked` (socket lock position). Every change of an output sets
+`changed` (an asyncio.ThreadSafeFlag). Also `cable_a` (PP cable rating, None without a cable).
+
+Rules:
+- The contactor closes only when the debounced and the latest pilot state are C (or D with
+  board.VENTILATION), the PWM oscillates with an offer >= 6 A, `allow` and `available` are true,
+  there is no fault, no RCD self-test is running, the contactor is not welded and (socket
+  boards) the lock reports locked. It opens in the same step as soon as one of these stops
+  holding; a single sample outside C/D is enough (debouncing delays closing, never opening).
+  The contactor opens before the PWM changes and closes after it has been offered.
+- Offered current = min(board.MAX_CURRENT_A, max_a, limit_a, cable rating (socket boards)).
+  Below 6 A, or `allow` false, or a latched fault, or state E: standby (steady +12 V, the EV
+  stays in B, offered 0).
+  `available` false: pilot disabled (steady -12 V, cp reads F; `plugged` keeps its last value).
+- RCD self-test (boards with rcd_trip and rcd_test): at start-up and on each rising edge of
+  plugged-and-allow (before each session draws energy), with the contactor open: rcd_test high,
+  the trip input must follow within 200 ms; rcd_test low, the trip input must release within
+  200 ms. The input is masked while the test runs. No answer to the pulse (a dead RCD) latches
+  GroundFailure until a test passes; the test is then repeated when an EV is plugged in and on
+  `clear_fault()`. No release is a trip (a residual current, or a stuck RCD).
+- Latched faults, cleared when the EV is unplugged (cp A) and the cause is gone, or by
+  `clear_fault()` once the cause is gone: GroundFailure (RCD trip input, or a failed self-test),
+  PowerSwitchFailure (feedback closed 200 ms or more after opening, or before closing),
+  EVCommunicationError (EV diode missing: low level above -10.5 V while the PWM oscillates, 3
+  samples), ConnectorLockFailure (lock feedback does not follow within 500 ms; cleared as soon
+  as it matches again), InternalError (step() raised). Conditions (not latched): state E and
+  state D without ventilation -> OtherError.
+- Socket lock: locks when plugged and allowed (on the rising edge of plugged-and-allow); unlocks
+  when the EV is unplugged (unless `hold_lock`) and on `unlock()`.
+"""
+import sys
+
+import asyncio
+import machine
+from machine import Pin
+from micropython import const
+
+from .pilot import Pilot, classify
+from .relay import Contactor
+
+_PERIOD_MS = const(10)
+_WELD_STEPS = const(20)   # steps after opening before the feedback must show open (200 ms)
+_LOCK_STEPS = const(50)   # steps the lock actuator may take (500 ms)
+_DIODE_STEPS = const(3)   # consecutive bad low levels before the diode fault
+_DIODE_MV = const(-10500)  # the low level must be below this while the PWM oscillates
+_TEST_STEPS = const(20)   # steps each half of the RCD self-test may take (200 ms)
+
+_OFF = const(0)           # pilot modes
+_STANDBY = const(1)
+_OFFER = const(2)
+
+_IDLE = const(0)          # RCD self-test phases
+_PULSE = const(1)         # rcd_test high: waiting for the trip input
+_RELEASE = const(2)       # rcd_test low again: waiting for the trip input to release
+
+
+class Evse:
+    def __init__(self, board, index):
+        c = board.CONNECTORS[index]
+        self.board = board
+        self.index = index
+        self.id = index + 1
+        socket = getattr(board, "SOCKET", False)
+        self._vent = getattr(board, "VENTILATION", False)
+        self._board_max = float(board.MAX_CURRENT_A)
+        self.pilot = Pilot(c["pilot_pwm"], c["pilot_adc"], board.PILOT_CAL)
+        self.contactor = Contactor(c["relay"], c.get("relay_fb"))
+        self.pp = None
+        self.lock_hw = None
+        if socket and c.get("pp_adc") is not None:
+            from .pp import Proximity
+            self.pp = Proximity(c["pp_adc"], board.PP_CAL)
+        if socket and c.get("lock") is not None:
+            from .lock import Lock
+            self.lock_hw = Lock(c["lock"], c.get("lock_fb"))
+        self._rcd = None if c.get("rcd_trip") is None else Pin(c["rcd_trip"], Pin.IN)
+        self._rcd_test = None    # the self-test needs both pins
+        if self._rcd is not None and c.get("rcd_test") is not None:
+            self._rcd_test = Pin(c["rcd_test"], Pin.OUT, value=0)
+        # inputs
+        self.allow = False
+        self.limit_a = None
+        self.available = True
+        self.max_a = self._board_max
+        self.hold_lock = False
+        # outputs
+        self.cp = "A"
+        self.plugged = False
+        self.ready = False
+        self.relay = False
+        self.offered_a = 0.0
+        self.fault = None
+        self.locked = False
+        self.cable_a = None
+        self.changed = asyncio.ThreadSafeFlag()
+        # state
+        self._cand = None        # debounce candidate and its count
+        self._cnt = 0
+        self._latched = None     # latched fault code
+        self._since_open = _WELD_STEPS
+        self._osc = 0            # consecutive samples taken while the PWM oscillated
+        self._diode_bad = 0
+        self._pa = False         # plugged and allow, last step
+        self._lock_steps = 0
+        self._offer = -1.0       # current the PWM offers (-1: none)
+        self._errors = 0
+        self._test_due = self._rcd_test is not None   # RCD self-test: wanted (start-up),
+        self._test = _IDLE                              # its phase,
+        self._test_n = 0                                # steps in the phase
+        self._rcd_dead = False   # the last self-test failed
+
+    # -- the 10 ms step
+    def step(self):
+        p = self.pilot
+        c = self.contactor
+        osc = p.oscillating                      # PWM during this sample
+        high = p.measure()
+        raw = classify(high, self.cp)
+        if raw == self._cand:
+            self._cnt += 1
+        else:
+            self._cand = raw
+            self._cnt = 1
+        cp = self.cp
+        if raw != cp and self._cnt >= 2:
+            cp = raw
+        plugged = self.plugged
+        if cp == "A":
+            plugged = False
+        elif cp == "B" or cp == "C" or cp == "D":
+            plugged = True
+        raw_ev = raw == "B" or raw == "C" or raw == "D"
+        pa = plugged and self.allow
+
+        # -- faults
+        latched = self._latched
+        if self._rcd_test is not None and (
+                (pa and not self._pa) or (plugged and not self.plugged and self._rcd_dead)):
+            self._test_due = True
+        if self._rcd is not None:
+            latched = self._rcd_check(latched)
+        if osc and self._osc and raw_ev and p.low_mv > _DIODE_MV:
+            self._diode_bad += 1
+            if self._diode_bad >= _DIODE_STEPS and latched is None:
+                latched = "EVCommunicationError"
+        else:
+            self._diode_bad = 0
+        self._osc = self._osc + 1 if osc else 0
+        if not c.closed:
+            if self._since_open < _WELD_STEPS:
+                self._since_open += 1
+            elif c.welded() and latched is None:
+                latched = "PowerSwitchFailure"
+
+        # -- socket lock
+        lk = self.lock_hw
+        if lk is not None:
+            want = lk.commanded
+            if pa and not self._pa:
+                want = True
+            elif cp == "A" and not self.hold_lock:
+                want = False
+            if want != lk.commanded:
+                if not want and c.closed:
+                    c.open()
+                    self._since_open = 0
+                if want:
+                    lk.lock()
+                else:
+                    lk.unlock()
+                self._lock_steps = 0
+            elif self._lock_steps < _LOCK_STEPS:
+                self._lock_steps += 1
+            elif not lk.ok() and latched is None:
+                latched = "ConnectorLockFailure"
+        self._pa = pa
+
+        # -- clear latched faults whose cause is gone
+        if latched is not None and self._cause_gone(latched, cp):
+            latched = None
+        self._latched = latched
+        fault = latched
+        if fault is None and (cp == "E" or (cp == "D" and not self._vent)):
+            fault = "OtherError"
+
+        # -- offered current and pilot mode
+        a = self._board_max
+        if self.max_a < a:
+            a = self.max_a
+        lim = self.limit_a
+        if lim is not None and lim < a:
+            a = lim
+        if self.pp is not None:
+            r = self.pp.rating()
+            if r != self.cable_a:
+                self.cable_a = r
+            if r is None:
+                a = 0.0
+            elif r < a:
+                a = r
+        if not self.available:
+            mode = _OFF
+        elif latched is not None or cp == "E" or not self.allow or a < 6:
+            mode = _STANDBY     # (D without ventilation keeps the PWM: the EV may go back to C)
+        else:
+            mode = _OFFER
+
+        # -- contactor: open first, then the pilot, then close
+        st_ok = (raw == "C" and cp == "C") or (self._vent and raw == "D" and cp == "D")
+        may = (mode == _OFFER and osc and st_ok and fault is None and self._test == _IDLE
+               and not self._test_due and (lk is None or (lk.commanded and lk.locked)))
+        if c.closed and not may:
+            c.open()
+            self._since_open = 0
+        if mode == _OFFER:
+            if a != self._offer:
+                self._offer = a
+                p.offer(a)
+        else:
+            self._offer = -1.0
+            if mode == _OFF:
+                p.disable()
+            else:
+                p.standby()
+        if may and not c.closed:
+            if self._since_open >= _WELD_STEPS and c.welded():
+                self._latched = fault = "PowerSwitchFailure"
+            else:
+                c.close()
+
+        # -- outputs
+        ch = False
+        if cp != self.cp:
+            self.cp = cp
+            ch = True
+        if plugged != self.plugged:
+            self.plugged = plugged
+            ch = True
+        ready = cp == "C" or cp == "D"
+        if ready != self.ready:
+            self.ready = ready
+            ch = True
+        if c.closed != self.relay:
+            self.relay = c.closed
+            ch = True
+        if mode != _OFFER:
+            a = 0.0
+        if a != self.offered_a:
+            self.offered_a = float(a)
+            ch = True
+        if fault != self.fault:
+            self.fault = fault
+            ch = True
+        locked = lk is not None and lk.locked
+        if locked != self.locked:
+            self.locked = locked
+            ch = True
+        if ch:
+            self.changed.set()
+
+    def _rcd_check(self, latched):
+        """The RCD this step: its trip input, or one step of the self-test (the contactor stays
+        open while a test is due or runs; the test masks the input). Returns the latched fault."""
+        tripped = self._rcd.value()
+        test = self._rcd_test
+        phase = self._test
+        if phase == _IDLE:
+            if tripped:
+                latched = "GroundFailure"
+            elif self._test_due:
+                test.on()
+                self._test = _PULSE
+                self._test_n = 0
+            self._test_due = False
+        else:
+            n = self._test_n + 1
+            self._test_n = n
+            if phase == _PULSE:
+                if tripped:
+                    test.off()
+                    self._test = _RELEASE
+                    self._test_n = 0
+                elif n >= _TEST_STEPS:
+                    test.off()
+                    self._test = _IDLE
+                    self._rcd_dead = True
+            elif not tripped:
+                self._test = _IDLE
+                if self._rcd_dead and latched == "GroundFailure":
+                    latched = None   # the RCD works again
+                self._rcd_dead = False
+            elif n >= _TEST_STEPS:   # it answered but stays tripped: a residual current
+                self._test = _IDLE
+                self._rcd_dead = False
+                latched = "GroundFailure"
+        if self._rcd_dead and latched is None:
+            latched = "GroundFailure"
+        return latched
+
+    def _cause_gone(self, code, cp):
+        if code == "ConnectorLockFailure":
+            return self.lock_hw is None or self.lock_hw.ok()
+        if cp != "A":
+            return False
+        return self._cause_clear(code)
+
+    def _cause_clear(self, code):
+        if code == "GroundFailure":
+            return not self._rcd_dead and (self._rcd is None or not self._rcd.value())
+        if code == "PowerSwitchFailure":
+            return not self.contactor.welded()
+        if code == "ConnectorLockFailure":
+            return self.lock_hw is None or self.lock_hw.ok()
+        return True
+
+    def _crash(self, e):
+        """step() raised: safe state (contactor open, pilot standby), fault InternalError."""
+        try:
+            self.contactor.open()
+            self._since_open = 0
+            self.pilot.standby()
+        finally:
+            self._latched = "InternalError"
+            if self._errors < 3:
+                self._errors += 1
+                print("evse %d: step failed" % self.id)
+                sys.print_exception(e)
+            self.relay = False
+            self.offered_a = 0.0
+            self.fault = "InternalError"
+            self.changed.set()
+
+    # -- commands
+    def clear_fault(self):
+        """Clear a latched fault if its cause is gone; True if no latched fault remains. After a
+        failed RCD self-test, starts another one: its success clears the fault."""
+        if self._rcd_dead:
+            self._test_due = True
+        f = self._latched
+        if f is not None and self._cause_clear(f):
+            self._latched = None
+            self.changed.set()
+        return self._latched is None
+
+    def unlock(self):
+        """Open the contactor and unlock the socket now; True if the lock reports unlocked
+        (waits up to 500 ms for the feedback). True without a lock."""
+        lk = self.lock_hw
+        if lk is None:
+            return True
+        if self.contactor.closed:
+            self.contactor.open()
+            self._since_open = 0
+        lk.unlock()
+        self._lock_steps = 0
+        if not lk.ok():
+            import time
+            t = time.ticks_ms()
+            while not lk.ok() and time.ticks_diff(time.ticks_ms(), t) < _LOCK_STEPS * _PERIOD_MS:
+                time.sleep_ms(5)
+        self.relay = self.contactor.closed
+        self.locked = lk.locked
+        self.changed.set()
+        return not lk.locked
+
+    # -- the timer
+    @staticmethod
+    def start_timer(evses, period=_PERIOD_MS):
+        return start_timer(evses, period)
+
+    @staticmethod
+    def stop_timer():
+        stop_timer()
+
+    deinit = stop_timer
+
+
+class _Ticker:
+    def __init__(self, evses):
+        self.evses = list(evses)
+        self.cb = self.tick       # preallocated bound method for the Timer
+
+    def tick(self, _t):
+        for e in self.evses:
+            try:
+                e.step()
+            except Exception as ex:
+                e._crash(ex)
+
+
+_timer = None
+_ticker = None
+
+
+def start_timer(evses, period=_PERIOD_MS):
+    """Start the one machine.Timer(0) stepping EVSES every PERIOD ms (replaces a running one)."""
+    global _timer, _ticker
+    stop_timer()
+    _ticker = _Ticker(evses)
+    _timer = machine.Timer(0)
+    _timer.init(period=period, mode=machine.Timer.PERIODIC, callback=_ticker.cb)
+    return _timer
+
+
+def stop_timer():
+    """Stop the timer started by start_timer()."""
+    global _timer, _ticker
+    if _timer is not None:
+        _timer.deinit()
+    _timer = None
+    _ticker = None
+
+
+deinit = stop_timer

@@ -1,0 +1,221 @@
+"""OCPP-J RPC over one WebSocket: CALL / CALLRESULT / CALLERROR."""
+import asyncio
+import json
+import random
+from micropython import const
+
+from ws import WebSocketError
+
+from ..errors import FORMATION, INTERNAL, CallError, Offline
+from ..log import log
+from . import jsonscan, routes, schema
+
+_CALL, _RESULT, _ERROR = 2, 3, 4
+_TIMEOUT = 30  # seconds to wait for the CSMS's answer
+_DEPTH = const(4)  # JSON nesting opened up when a frame is sent in pieces
+_PREVIEW = const(300)  # characters of a frame shown in the log
+_RX = const(8192)  # frames up to this size are received into one preallocated buffer
+# CALLs whose handler gets the payload as JSON text (a memoryview) and parses it piece by piece:
+# a SendLocalList of many entries would cost several times its size as Python objects.
+_RAW = ("SendLocalList",)
+_INVALID = const(3)  # malformed frames on one connection that make a security event
+_UID_MAX = const(36)  # characters of a message's unique id
+
+
+def _raw_call(text):
+    """[2, uniqueId, action, payload text] when TEXT is a CALL of a _RAW action, else None."""
+    head = bytes(text[:100])  # the action name is near the start (`in` fails on a memoryview)
+    if not any(('"%s"' % a).encode() in head for a in _RAW):
+        return None
+    buf = memoryview(text)
+    spans = list(jsonscan.elements(buf, jsonscan.skip(buf, 0)))
+    if len(spans) != 4:
+        return None
+    msg = [json.loads(buf[a:b]) for a, b in spans[:3]]
+    if msg[0] != _CALL or msg[2] not in _RAW or type(msg[1]) is not str:
+        return None
+    a, b = spans[3]
+    return msg + [buf[a:b]]
+
+
+def _parts(obj, depth=_DEPTH):
+    """The JSON text of OBJ in small pieces: containers are opened DEPTH levels deep, so no
+    piece is the size of a whole message."""
+    t = type(obj)
+    if depth and (t is dict or t is list):
+        yield "{" if t is dict else "["
+        sep = ""
+        for k in obj:
+            if t is dict:
+                yield sep + json.dumps(k) + ":"
+                k = obj[k]
+            elif sep:
+                yield sep
+            yield from _parts(k, depth - 1)
+            sep = ","
+        yield "}" if t is dict else "]"
+    else:
+        yield json.dumps(obj)
+
+
+def _preview(text, n):
+    """What the log shows of a frame of N characters that starts with TEXT."""
+    return text if n <= _PREVIEW else "%s...(%d chars)" % (text[:_PREVIEW], n)
+
+
+def _shown(buf):
+    """The log's view of received frame BUF (UTF-8 bytes), cut on a character boundary; a frame
+    that shows an AuthorizationKey is not shown."""
+    k = min(len(buf), _PREVIEW)
+    while 0 < k < len(buf) and buf[k] & 0xC0 == 0x80:
+        k -= 1
+    try:
+        head = str(buf[:k], "utf-8")
+    except UnicodeError:
+        head = "(not UTF-8)"
+    if "AuthorizationKey" in head:
+        return "(%d bytes with an AuthorizationKey: not shown)" % len(buf)
+    return _preview(head, len(buf) if k < len(buf) else len(head))
+
+
+class Rpc:
+    """Sends our CALLs one at a time and routes the CSMS's CALLs to handlers."""
+
+    def __init__(self, app):
+        self.app = app
+        self.conn = None
+        self.accepted = False  # BootNotification accepted on this boot
+        self._lock = asyncio.Lock()
+        self._id = None
+        self._action = None  # of the CALL awaiting its answer
+        self._reply = None
+        self._got = asyncio.Event()
+        self._seq = random.getrandbits(24)
+        self._rx = bytearray(_RX)  # allocated at boot, before the heap fragments
+        self._after = []
+        self._invalid = 0  # FormationViolation answers on this connection
+
+    async def _send(self, frame, action):
+        """Stream FRAME to the CSMS in pieces and log its start under ACTION."""
+        if self.conn is None:
+            raise Offline()
+        seen = ["", 0]
+
+        def pieces():
+            for p in _parts(frame):
+                if seen[1] < _PREVIEW:
+                    seen[0] += p
+                seen[1] += len(p)
+                yield p
+        try:
+            await self.conn.send_parts(pieces())
+        except (OSError, EOFError, WebSocketError) as e:
+            # the link closed under us (a close frame, 1009 after an oversized frame, a reset): any
+            # loss of the link is "offline" to the task that sends, never a crash
+            log("net", "send failed: %r" % (e,))
+            raise Offline()
+        log(">", "%s %s" % (action, _preview(*seen)))
+
+    async def call(self, action, payload, timeout=_TIMEOUT, uid=None):
+        """Send a CALL; return the CALLRESULT payload, raise CallError, Offline or TimeoutError.
+        UID: the message id (a journaled message keeps its own on every attempt)."""
+        async with self._lock:
+            if self.conn is None or not (self.accepted or action == "BootNotification"):
+                raise Offline()
+            self._seq += 1
+            self._id = uid or str(self._seq)
+            self._action = action
+            self._got.clear()
+            try:
+                await self._send([_CALL, self._id, action, payload], action)
+                await asyncio.wait_for(self._got.wait(), timeout)
+            finally:
+                self._id = None
+            reply = self._reply
+            self._reply = None
+            if reply is None:
+                raise Offline()
+            if reply[0] == _ERROR:
+                raise CallError(reply[2], reply[3], reply[4] if len(reply) > 4 else None)
+            return reply[2]
+
+    def after(self, coro):
+        """Run CORO once the answer to the CALL being handled has been sent."""
+        self._after.append(coro)
+
+    async def serve(self, conn):
+        """Read frames from CONN until it closes."""
+        self.conn = conn
+        conn.rxbuf = self._rx
+        self._invalid = 0
+        try:
+            while True:
+                text = await conn.recv(True)  # UTF-8 bytes: no str copy of large messages
+                await self._frame(text)
+        finally:
+            self.conn = None
+            self.accepted = False
+            if self._id is not None:
+                self._reply = None
+                self._got.set()
+
+    async def _frame(self, text):
+        try:
+            msg = _raw_call(text) or json.loads(text)
+        except ValueError:
+            msg = None
+        if type(msg) is not list or len(msg) < 3 or type(msg[1]) is not str:
+            log("<", "bad frame " + _shown(text))
+            uid = msg[1] if type(msg) is list and len(msg) > 1 and type(msg[1]) is str else "-1"
+            return await self._error(uid, CallError(FORMATION, "not an OCPP-J frame"))
+        kind, uid = msg[0], msg[1]
+        if len(uid) > _UID_MAX:  # OCPP-J: a unique id is at most 36 characters; act on nothing
+            log("<", "bad frame: a unique id of %d characters" % len(uid))
+            return await self._error(uid[:_UID_MAX], CallError(FORMATION, "unique id longer than 36"))
+        if kind == _CALL:
+            return await self._incoming(msg, text)
+        if kind in (_RESULT, _ERROR):
+            if uid == self._id and (kind == _RESULT and len(msg) == 3 and type(msg[2]) is dict
+                                    or kind == _ERROR and len(msg) >= 4):
+                log("<", "%s %s" % (self._action, _shown(text)))
+                self._reply = msg
+                self._id = None
+                self._got.set()
+            else:
+                log("<", "ignored answer " + uid)
+            return
+        await self._error(uid, CallError(FORMATION, "unknown message type"))
+
+    async def _incoming(self, msg, text):
+        uid = msg[1]
+        log("<", "%s %s" % (msg[2], _shown(text)))
+        if len(msg) != 4 or type(msg[2]) is not str:
+            return await self._error(uid, CallError(FORMATION, "a CALL has 4 elements"))
+        action, payload = msg[2], msg[3]
+        raw = type(payload) is memoryview  # a _RAW action: its handler validates the text
+        try:
+            handler = routes.handler(action)
+            if not raw:
+                schema.validate(action, payload)
+            result = handler(self.app, payload)
+            if hasattr(result, "send"):
+                result = await result
+        except CallError as e:
+            self._after.clear()
+            return await self._error(uid, e)
+        except Exception as e:  # a handler bug must not kill the connection
+            self._after.clear()
+            log("!", "%s failed: %r" % (action, e))
+            if isinstance(e, MemoryError):
+                self.app.security_event("MemoryExhaustion", action)
+            return await self._error(uid, CallError(INTERNAL, repr(e)[:200]))
+        await self._send([_RESULT, uid, result], action)
+        while self._after:
+            asyncio.create_task(self._after.pop(0))
+
+    async def _error(self, uid, e):
+        if e.code == FORMATION:
+            self._invalid += 1
+            if self._invalid == _INVALID:
+                self.app.security_event("InvalidMessages", "%d malformed frames" % _INVALID)
+        await self._send([_ERROR, uid, e.code, e.description, e.details], "CALLERROR")

@@ -1,0 +1,187 @@
+"""Firmware Management profile: UpdateFirmware and GetDiagnostics, with their status notifications.
+
+An update is kept in fwupdate.json from the request to its last notification. It waits for
+retrieveDate, downloads (http, https or ftp) straight into the other app slot (ota.py), then waits
+until no connector has a transaction, installs and reboots. Across reboots: a scheduled update
+still waits; one whose download a reboot ended reports DownloadFailed; after the reboot that
+installs, the new firmware confirms itself once registered and reports Installed (InstallationFailed
+when the old slot still runs: the bootloader rolled back).
+GetDiagnostics writes a report to a flash file (versions, configuration without secrets, the
+connectors, crash.log) and uploads it: POST multipart/form-data to an http(s) location, STOR into
+an ftp folder. `app.firmware_status` / `app.diagnostics_status` hold what TriggerMessage reports.
+"""
+import asyncio
+import gc
+import sys
+from micropython import const
+
+from .. import VERSION, clock
+from ..flash import store
+from ..log import log
+from ..station.config import SECRET, names, spec, text
+from ..system import crashguard, ota
+from ..system.transfer import fetch, upload
+from .trigger import send
+
+JOB = "fwupdate.json"  # the update under way (app.py resumes it at boot)
+_REPORT = "diag.txt"  # the diagnostics report while it is uploaded
+_ATTEMPTS = const(3)  # downloads / uploads tried when the CSMS does not say
+_INTERVAL = const(60)  # seconds between two attempts when the CSMS does not say
+_COPY = const(256)  # bytes of crash.log copied at a time
+_FINAL = ("DownloadFailed", "Installed", "InstallationFailed", "Uploaded", "UploadFailed")
+
+_tasks = {}  # "fw" / "diag" -> the task doing it: a new request replaces the one under way
+
+
+def _own(kind):
+    """The running task now does KIND: cancel the one it replaces."""
+    old = _tasks.get(kind)
+    if old:
+        old.cancel()
+    _tasks[kind] = asyncio.current_task()
+
+
+def _attempts(p):
+    return max(1, p.get("retries", _ATTEMPTS)), max(0, p.get("retryInterval", _INTERVAL))
+
+
+async def _status(app, kind, status):
+    """Report STATUS of KIND ("firmware" or "diagnostics") once online; after a final one the
+    status is Idle again. A lost notification is only logged (TriggerMessage may ask again)."""
+    log("fw" if kind == "firmware" else "diag", status)
+    setattr(app, kind + "_status", status)
+    await app.online.wait()
+    await send(app, ("Firmware" if kind == "firmware" else "Diagnostics") + "StatusNotification",
+               {"status": status})
+    if status in _FINAL:
+        setattr(app, kind + "_status", "Idle")
+
+
+async def _ended(app, status):
+    """The update ends with STATUS."""
+    store.remove(JOB)  # first: a new UpdateFirmware may come while the notification is sent
+    await _status(app, "firmware", status)
+
+
+# -- UpdateFirmware
+def update_firmware(app, p):
+    if store.load(JOB, {}).get("step") == "install":  # the reboot into the new firmware is near
+        log("fw", "an installation is under way: UpdateFirmware ignored")
+        return {}
+    tries, every = _attempts(p)
+    store.save(JOB, {"url": p["location"], "at": clock.parse(p["retrieveDate"]), "tries": tries,
+                     "every": every, "step": "wait"})
+    app.rpc.after(_update(app))
+    return {}
+
+
+async def _download(job):
+    """Download the image into the update slot, attempt after attempt: the image, or None."""
+    for n in range(job["tries"]):
+        if n:
+            await asyncio.sleep(job["every"])
+        try:
+            image = ota.begin()
+            if await fetch(job["url"], image.write):
+                return image
+        except Exception as e:  # network, HTTP, FTP, an image too large for the slot
+            log("fw", "download failed: %r" % e)
+    return None
+
+
+async def _idle(app):
+    """Until no connector has a transaction (or an authorized start waiting for a plug)."""
+    while any(c.tx or c.pending for c in app.connectors):
+        await asyncio.sleep(1)
+
+
+async def _update(app):
+    """Carry out the update in JOB, from its retrieveDate to the reboot."""
+    _own("fw")
+    job = store.load(JOB)
+    while app.clock.now() < job["at"]:
+        await asyncio.sleep(1)
+    job["step"] = "download"
+    store.save(JOB, job)
+    await _status(app, "firmware", "Downloading")
+    image = await _download(job)
+    if image is None:
+        return await _ended(app, "DownloadFailed")
+    await _status(app, "firmware", "Downloaded")
+    await _idle(app)
+    await _status(app, "firmware", "Installing")
+    await _idle(app)  # a transaction may have started while that was sent
+    job["step"], job["from"] = "install", ota.running()
+    store.save(JOB, job)
+    if not image.finish():
+        return await _ended(app, "InstallationFailed")
+    await app.reboot("Reboot")
+
+
+async def resume(app):
+    """At boot, with JOB in flash: carry on, or report how the update ended."""
+    job = store.load(JOB, {})
+    step = job.get("step")
+    if step == "wait":
+        return await _update(app)
+    _own("fw")
+    if step != "install":
+        return await _ended(app, "DownloadFailed")  # a reboot ended the download
+    if ota.running() == job["from"]:  # the new slot did not boot, or the bootloader rolled back
+        return await _ended(app, "InstallationFailed")
+    await app.online.wait()
+    ota.confirm()  # registered: the new firmware works
+    await _ended(app, "Installed")
+
+
+# -- GetDiagnostics
+def get_diagnostics(app, p):
+    name = "diagnostics-%s.txt" % app.clock.iso().replace("-", "").replace(":", "")
+    app.rpc.after(_diagnostics(app, p, name))
+    return {"fileName": name}
+
+
+def _report(app):
+    """Write the diagnostics report to _REPORT."""
+    cfg = app.config
+    with open(_REPORT, "w") as f:
+        f.write("uwallbox %s, board %s, MicroPython %s\nat %s, heap free %d B\n\n[configuration]\n" % (
+            VERSION, app.board.NAME, sys.version, app.clock.iso(), gc.mem_free()))
+        for k in names():
+            if not spec(k)[1] & SECRET:  # never the AuthorizationKey
+                f.write("%s = %s\n" % (k, text(cfg[k])))
+        f.write("\n[connectors]\n")
+        for c in app.connectors:
+            e = c.evse
+            f.write("%d: %s %s, transaction %s, %d Wh, %d W, pilot %s, offered %s A, relay %s\n" % (
+                c.id, c.status, c.error, c.transaction_id, c.meter_wh, c.power_w, e.cp,
+                e.offered_a, "closed" if e.relay else "open"))
+        f.write("\n[%s]\n" % crashguard.LOG)
+        try:
+            with open(crashguard.LOG) as src:
+                while True:
+                    piece = src.read(_COPY)
+                    if not piece:
+                        break
+                    f.write(piece)
+        except OSError:
+            f.write("(none)\n")
+
+
+async def _diagnostics(app, p, name):
+    _own("diag")
+    tries, every = _attempts(p)
+    _report(app)
+    await _status(app, "diagnostics", "Uploading")
+    ok = False
+    for n in range(tries):
+        if n:
+            await asyncio.sleep(every)
+        try:
+            ok = await upload(p["location"], _REPORT, name)
+        except Exception as e:  # network, HTTP, FTP
+            log("diag", "upload failed: %r" % e)
+        if ok:
+            break
+    store.remove(_REPORT)
+    await _status(app, "diagnostics", "Uploaded" if ok else "UploadFailed")

@@ -1,0 +1,90 @@
+"""Remote Trigger profile: TriggerMessage makes the charge point send a message now.
+
+The requested message goes out after the answer. Firmware and diagnostics report
+`app.firmware_status` / `app.diagnostics_status` (the firmware-management module sets them;
+"Idle" while it does not).
+"""
+import asyncio
+
+from ..errors import CallError, Offline
+from ..log import log
+
+_ENERGY = "Energy.Active.Import.Register"
+
+
+async def send(app, action, payload):
+    """CALL ACTION now; a failure is only logged (the CSMS may trigger it again)."""
+    try:
+        await app.rpc.call(action, payload)
+    except (Offline, CallError, asyncio.TimeoutError) as e:
+        log("!", "triggered %s not sent: %r" % (action, e))
+
+
+async def _boot(app, cid):
+    if app.registration != "Accepted":
+        app.boot_wake.set()  # registration sends it now
+        return
+    try:
+        await app.boot_notification()
+    except (Offline, CallError, asyncio.TimeoutError) as e:
+        log("!", "triggered BootNotification not sent: %r" % e)
+
+
+async def _diagnostics(app, cid):
+    await send(app, "DiagnosticsStatusNotification", {"status": getattr(app, "diagnostics_status", "Idle")})
+
+
+async def _firmware(app, cid):
+    await send(app, "FirmwareStatusNotification", {"status": getattr(app, "firmware_status", "Idle")})
+
+
+async def _heartbeat(app, cid):
+    await app.heartbeat()
+
+
+async def _meter_values(app, cid):
+    """The latest MeterValuesSampledData of connector CID (None or 0: of each), context Trigger."""
+    for c in app.connectors:
+        if cid not in (None, 0, c.id):
+            continue
+        mv = app.metering.meter_value(c, app.config["MeterValuesSampledData"], "Trigger")
+        if not mv["sampledValue"]:  # none of the configured measurands is measured here
+            mv = app.metering.meter_value(c, _ENERGY, "Trigger")
+        req = {"connectorId": c.id, "meterValue": [mv]}
+        tid = c.transaction_id
+        if tid is not None:
+            req["transactionId"] = tid
+        await send(app, "MeterValues", req)
+
+
+async def _status(app, cid):
+    app.report_status(cid)
+
+
+_SENDERS = {
+    "BootNotification": _boot,
+    "DiagnosticsStatusNotification": _diagnostics,
+    "FirmwareStatusNotification": _firmware,
+    "Heartbeat": _heartbeat,
+    "MeterValues": _meter_values,
+    "StatusNotification": _status,
+}
+
+
+def request(app, message, cid=None):
+    """Send MESSAGE (for connector CID; None: all) after the answer being made (ExtendedTriggerMessage
+    may reuse it).
+    'Accepted', 'Rejected' (no such connector, or not registered yet) or 'NotImplemented'."""
+    send = _SENDERS.get(message)
+    if send is None:
+        return "NotImplemented"
+    if cid is not None and not 0 <= cid <= len(app.connectors):
+        return "Rejected"
+    if app.registration != "Accepted" and message != "BootNotification":
+        return "Rejected"
+    app.rpc.after(send(app, cid))
+    return "Accepted"
+
+
+def trigger_message(app, p):
+    return {"status": request(app, p["requestedMessage"], p.get("connectorId"))}

@@ -1,0 +1,30 @@
+"""First boot: settings.json (written by the simulator or `make deploy`) goes into the
+configuration and the key and certificate files, then is deleted."""
+import pem
+
+from ..flash import store
+from ..log import log
+
+_SETTINGS = "settings.json"
+_KEYS = (("url", "CentralSystemUrl"), ("id", "ChargePointId"), ("security_profile", "SecurityProfile"),
+         ("authorization_key", "AuthorizationKey"))
+# PEM texts stored as DER (MicroPython's TLS wants DER): certs.py reads ca.der, cp.key, cp.csr, v2g.csr
+_FILES = (("ca", "ca.der"), ("client_key", "cp.key"), ("client_csr", "cp.csr"), ("v2g_csr", "v2g.csr"))
+
+
+def apply(config):
+    """Merge settings.json, if there is one, into CONFIG and the files."""
+    s = store.load(_SETTINGS)
+    if s is None:
+        return
+    for name, key in _KEYS:
+        if name in s:
+            config.set(key, s[name])
+    for name, path in _FILES:
+        if name in s:
+            ders = pem.to_der(s[name])
+            if ders:
+                store.write(path, ders[0])
+            else:
+                log("!", "settings: %s is not PEM: ignored" % name)
+    store.remove(_SETTINGS)

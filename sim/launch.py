@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""uwallbox simulator: the firmware on the MicroPython unix port, talking OCPP to a CSMS.
+
+    sim/launch.py [--demo] [--csms URL] [--id CP001] [--state DIR] [--connectors N]
+              [--heapsize 112wK] [--control PORT] [--blocked TAG] [--build DIR]
+
+Without --csms the bundled demo CSMS (tools/csms.py) runs in this process on a free port.
+Output lines are prefixed: `fw |` firmware, `csms|` CSMS, `sim |` this launcher.
+The firmware serves the control API (GET /state, POST /ev, /rfid, /fault, /clock; see
+docs/ARCHITECTURE.md) on http://127.0.0.1:PORT. When the firmware exits with 75
+(machine.reset()) it is restarted on the same state folder. Ctrl-C or SIGTERM stops everything.
+--build DIR (default: $UWB_SIM_BUILD) runs the .mpy build of tools/build.py instead of the sources.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SIM = Path(__file__).resolve().parent
+ROOT = SIM.parent
+sys.path[:0] = [str(SIM), str(ROOT / "tools")]  # simapi.py here, csms.py in tools/
+from simapi import SimApi, connector  # noqa: E402
+
+RESET_EXIT = 75
+_print_lock = threading.Lock()
+
+
+def out(prefix, line):
+    with _print_lock:
+        print(f"{prefix} {line}", flush=True)
+
+
+def say(line):
+    out("sim |", line)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def micropython():
+    local = Path(sys.executable).parent / "micropython"
+    found = str(local) if local.exists() else shutil.which("micropython")
+    if not found:
+        sys.exit("sim | micropython not found: run `make venv`")
+    return found
+
+
+class Firmware:
+    """The firmware process, restarted on the same state folder when it exits with 75."""
+
+    def __init__(self, args, url, control, state):
+        self.settings = {"url": url, "id": args.id}
+        if args.settings:
+            self.settings.update(json.loads(Path(args.settings).read_text()))
+        self.state = state
+        fw = Path(args.build).resolve() if args.build else ROOT / "firmware"
+        lib = fw / "lib" if args.build else ROOT / "lib"
+        self.cmd = [micropython()] + (["-X", f"heapsize={args.heapsize}"] if args.heapsize else []) \
+            + [str(fw / "main.py")]
+        self.env = dict(os.environ,
+                        MICROPYPATH=f"{ROOT / 'boards' / 'sim'}:{SIM / 'mpy'}:{lib}:.frozen",
+                        UWB_SIM_CONNECTORS=str(args.connectors), UWB_SIM_CONTROL=str(control))
+        self.proc = None
+        self.code = None
+        self.done = threading.Event()
+        self.stopping = False
+        self.lock = threading.Lock()
+
+    def run(self):
+        """Run (and restart) the firmware until it exits for good or stop(); return its exit code."""
+        (self.state / "settings.json").write_text(json.dumps(self.settings))  # merged at boot
+        try:
+            while True:
+                with self.lock:
+                    if self.stopping:
+                        return self.code
+                    self.proc = subprocess.Popen(self.cmd, cwd=self.state, env=self.env, stdin=subprocess.DEVNULL,
+                                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                 encoding="utf-8", errors="replace")
+                for line in self.proc.stdout:
+                    out("fw |", line.rstrip("\n"))
+                self.code = self.proc.wait()
+                if self.stopping or self.code != RESET_EXIT:
+                    if not self.stopping:
+                        say(f"firmware exited with code {self.code}")
+                    return self.code
+                say(f"firmware reset (exit {RESET_EXIT}): restarting on the same state folder")
+        finally:
+            self.done.set()
+
+    def stop(self):
+        with self.lock:
+            self.stopping = True
+            proc = self.proc
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # the firmware closes its CSMS link properly
+            try:
+                proc.wait(3)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def demo(api, fw, csms):
+    """Play one charging session through the control API; return the exit code."""
+    def until(predicate, timeout, what):
+        deadline = time.monotonic() + timeout
+        while True:
+            if fw.done.is_set():
+                raise DemoFailed(f"the firmware exited (code {fw.code}) while waiting for {what}")
+            try:
+                return api.wait(predicate, timeout=min(1, max(0, deadline - time.monotonic())))
+            except TimeoutError as e:
+                if time.monotonic() >= deadline:
+                    raise DemoFailed(f"timed out waiting for {what}: {e}") from None
+
+    def line(c):
+        num = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
+        return (f"state {c['cp']}  {c['status']:<13} pwm {num(c['pwm_duty'], '.1f')} %  "
+                f"offered {num(c['offered_a'], '.0f')} A  relay {'closed' if c['relay'] else 'open  '}  "
+                f"power {num(c['power_w'], '.0f')} W  energy {num(c['meter_wh'], 'd')} Wh")
+
+    def status_is(*statuses):
+        return lambda s: connector(s)["status"] in statuses
+
+    try:
+        say("demo: waiting for the charge point to be registered (BootNotification Accepted)")
+        until(lambda s: s["ocpp"]["registration"] == "Accepted", 60, "registration")
+        say("demo: plug in the EV")
+        api.ev(plug=True)
+        until(status_is("Preparing"), 20, "status Preparing")
+        time.sleep(2)
+        say("demo: present card DEMO1234")
+        api.rfid("DEMO1234")
+        say("demo: the EV asks for up to 16 A")
+        api.ev(charge=True, max_a=16)
+        s = until(status_is("Charging"), 30, "status Charging (card accepted?)")
+        start, started = connector(s), time.monotonic()
+        say(line(start))
+        while time.monotonic() - started < 20:
+            time.sleep(2)
+            say(line(connector(api.state())))
+        say("demo: the EV is full and stops asking for energy")
+        api.ev(charge=False)
+        say(line(connector(until(status_is("SuspendedEV"), 20, "status SuspendedEV"))))
+        time.sleep(2)
+        say("demo: present card DEMO1234 again to end the session")
+        api.rfid("DEMO1234")
+        say(line(connector(until(status_is("Finishing"), 20, "status Finishing"))))
+        time.sleep(2)
+        say("demo: unplug")
+        mark = csms.mark() if csms else 0
+        api.ev(plug=False)
+        end = connector(until(status_is("Available"), 30, "status Available"))
+        if csms:  # let the CSMS log show the end of the session too
+            try:
+                csms.wait_for("StatusNotification", lambda p: p["status"] == "Available", since=mark, timeout=10)
+            except TimeoutError:
+                say("the CSMS got no StatusNotification Available")
+        say(f"demo done: transaction {start['transaction_id']}, {time.monotonic() - started:.0f} s, "
+            f"{(end['meter_wh'] or 0) - (start['meter_wh'] or 0)} Wh delivered")
+        if csms:
+            counts = {}
+            for m in csms.messages(direction="in", kind="call"):
+                counts[m.action] = counts.get(m.action, 0) + 1
+            say("CSMS received: " + ", ".join(f"{a} {n}" for a, n in counts.items()))
+            if csms.errors:
+                say("CSMS schema errors: " + "; ".join(csms.errors))
+                return 1
+        return 0
+    except DemoFailed as e:
+        say(f"demo failed: {e}")
+        return fw.code if fw.done.is_set() and fw.code else 1
+
+
+def on_sigterm(signum, frame):
+    raise KeyboardInterrupt  # same clean stop as Ctrl-C
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--csms", metavar="URL", help="CSMS base URL (default: start the bundled demo CSMS)")
+    p.add_argument("--id", default="CP001", help="charge point id (default CP001)")
+    p.add_argument("--state", metavar="DIR", help="flash folder (default: a temporary one, removed at exit)")
+    p.add_argument("--connectors", type=int, default=1, metavar="N")
+    p.add_argument("--heapsize", metavar="SIZE", help="micropython heap, e.g. 112wK")
+    p.add_argument("--control", type=int, metavar="PORT", help="control API port (default: a free one)")
+    p.add_argument("--settings", metavar="FILE",
+                   help="extra provisioning settings (JSON: security_profile, authorization_key, ca)")
+    p.add_argument("--demo", action="store_true", help="play a demo charging session, then exit")
+    p.add_argument("--build", metavar="DIR", default=os.environ.get("UWB_SIM_BUILD"),
+                   help="run the .mpy build in DIR (tools/build.py) instead of firmware/ and lib/")
+    p.add_argument("--blocked", action="append", default=[], metavar="TAG",
+                   help="idTag the bundled CSMS answers Blocked")
+    args = p.parse_args()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    state = Path(args.state) if args.state else Path(tempfile.mkdtemp(prefix="uwallbox-"))
+    state.mkdir(parents=True, exist_ok=True)
+    csms = fw = None
+    try:
+        if args.csms:
+            url = args.csms.rstrip("/")
+        else:
+            from csms import Csms
+            csms = Csms(blocked=args.blocked, log=lambda line: out("csms|", line)).start()
+            url = csms.url
+        control = args.control or free_port()
+        say(f"charge point {args.id}, CSMS {url}, state folder {state}")
+        say(f"control API: http://127.0.0.1:{control}/state")
+        fw = Firmware(args, url, control, state)
+        if args.build:
+            say(f"running the build in {args.build}")
+        if not args.demo:
+            return fw.run()
+        threading.Thread(target=fw.run, name="firmware", daemon=True).start()
+        return demo(SimApi(control), fw, csms)
+    except KeyboardInterrupt:
+        say("stopping")
+        return 0
+    finally:
+        if fw:
+            fw.stop()
+            fw.done.wait(5)
+        if csms:
+            csms.stop()
+        if not args.state:
+            shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
