@@ -11,6 +11,7 @@ Pin choices (docs/ARCHITECTURE.md, REFERENCE.md section 10):
 """
 import time
 
+from uwallbox import files
 from uwallbox.flash import store
 
 NAME = "esp32-devkitc"
@@ -51,14 +52,14 @@ class EstimatedMeter:
     offered, so this is an upper bound). `read() -> (energy_wh, power_w, amps, volts)`.
 
     The register never goes backwards across restarts: read() returns only values persisted in
-    flash (`meter<N>.json`, written atomically). To spare the flash it persists at most every
+    flash (files.METER, written atomically). To spare the flash it persists at most every
     PERSIST_S seconds, so a reading lags the integration by up to that time.
     """
     PERSIST_S = 30
 
     def __init__(self, index):
         self.index = index
-        self.path = "meter%d.json" % (index + 1)
+        self.path = files.METER % (index + 1)
         self.evse = None          # set by attach()
         self._saved = 0
         self._saved = int(store.load(self.path, {}).get("wh", 0))

@@ -7,7 +7,7 @@ import machine
 import ws
 from micropython import const
 
-from . import VERSION, clock
+from . import VERSION, clock, files
 from .errors import CallError, Offline
 from .flash import store
 from .hw.evse import Evse
@@ -22,13 +22,8 @@ from .station.meter import Metering
 from .station.seclog import SecurityLog
 from .system import crashguard, provision
 
-_AVAIL = "avail.json"
-_RESERVATIONS = "resv.json"
-_PROFILES = "chp"  # smartcharging.DIR: installed charging profiles
-_UPDATE = "fwupdate.json"  # firmware.JOB: a firmware update under way
 _MAX_MESSAGE = 65536  # largest OCPP message accepted, bytes
 _TIME_JUMP = 60  # seconds: a larger correction of the clock is a security event
-_FALLBACK = "secfallback.json"  # the SecurityProfile to go back to while a new one is unproven
 _FALLBACK_AFTER = 3  # failed connections with a new SecurityProfile before going back
 _CHANGES_MAX = const(12)  # status changes waiting to be reported, at most
 _IDLE_MS = const(60000)  # the status task's longest sleep
@@ -48,7 +43,7 @@ class App:
                               "SupportedFeatureProfiles": routes.supported()})
         provision.apply(self.config)
         self.config.listener = self._config_changed  # provisioning is no reconfiguration
-        self._profile = self.config["SecurityProfile"]  # known to work, unless _FALLBACK says otherwise
+        self._profile = self.config["SecurityProfile"]  # known to work, unless files.FALLBACK says otherwise
         self.config.checks["SecurityProfile"] = self._profile_ok
         self.rpc = Rpc(self)
         self.online = asyncio.Event()  # connected and registration Accepted
@@ -58,8 +53,8 @@ class App:
         self.journal = Journal(self)
         self.auth = Auth(self)
         self.metering = Metering(self)
-        self.avail = store.load(_AVAIL, {})
-        self.reservations = store.load(_RESERVATIONS, {})
+        self.avail = store.load(files.AVAILABILITY, {})
+        self.reservations = store.load(files.RESERVATIONS, {})
         self.firmware_status = self.diagnostics_status = "Idle"  # set by firmware.py
         self.evses = [Evse(board, i) for i in range(n)]
         for e in self.evses:
@@ -84,7 +79,7 @@ class App:
             self.avail.pop(str(cid), None)
         else:
             self.avail[str(cid)] = False
-        store.save(_AVAIL, self.avail)
+        store.save(files.AVAILABILITY, self.avail)
         for c in self.connectors:
             c.apply()
         self.status_changed()
@@ -103,7 +98,7 @@ class App:
         return self._reservation().claim(self, cid, tag, info) if self.reservations else None
 
     def save_reservations(self):
-        store.save(_RESERVATIONS, self.reservations)
+        store.save(files.RESERVATIONS, self.reservations)
         for c in self.connectors:
             c.evse.changed.set()
 
@@ -173,14 +168,14 @@ class App:
             for e in self.evses:
                 e.max_a = min(self.config[key], self.board.MAX_CURRENT_A)
         elif key in ("SecurityProfile", "AuthorizationKey"):
-            if key == "SecurityProfile" and self.config[key] != self._profile and not store.exists(_FALLBACK):
-                store.save(_FALLBACK, {"profile": self._profile})
+            if key == "SecurityProfile" and self.config[key] != self._profile and not store.exists(files.FALLBACK):
+                store.save(files.FALLBACK, {"profile": self._profile})
             self.security_event("ReconfigurationOfSecurityParameters", key)
 
     def _fall_back(self):
         """A raised SecurityProfile does not connect: go back to the one that did (whitepaper)."""
-        fb = store.load(_FALLBACK)
-        store.remove(_FALLBACK)
+        fb = store.load(files.FALLBACK)
+        store.remove(files.FALLBACK)
         if fb is None:
             return False
         log("net", "security profile %d does not connect: back to %d" % (
@@ -372,8 +367,8 @@ class App:
             except asyncio.TimeoutError:
                 pass
         self.rpc.accepted = True
-        if store.exists(_FALLBACK):  # the new SecurityProfile works
-            store.remove(_FALLBACK)
+        if store.exists(files.FALLBACK):  # the new SecurityProfile works
+            store.remove(files.FALLBACK)
             self._profile = self.config["SecurityProfile"]
         self._changes = []  # what changed while offline is not news: the present statuses are
         self.online.set()
@@ -480,13 +475,13 @@ class App:
         self.start(self.seclog.run())
         self.security_event("StartupOfTheDevice")
         self.start(crashguard.watch())  # feeds the watchdog of production builds
-        if store.exists(_PROFILES):
+        if store.exists(files.PROFILES):
             from .profiles.smartcharging import scheduler
             scheduler(self)
         attach = getattr(self.board, "attach", None)
         if attach:
             attach(self)
-        if store.exists(_UPDATE):
+        if store.exists(files.FW_UPDATE):
             from .profiles.firmware import resume
             self.start(resume(self))
         await asyncio.gather(*self._tasks)

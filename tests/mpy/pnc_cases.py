@@ -10,6 +10,7 @@ import time
 import board
 import pem
 import x509
+from uwallbox import files
 from uwallbox.app import App
 from uwallbox.errors import CallError
 from uwallbox.flash import certs, store
@@ -156,15 +157,15 @@ def test_certificate_signed_keeps_the_v2g_chain():
     def signed(text, **more):
         return _answer(app, "CertificateSigned", dict(certificateChain=text, **more))["status"]
     assert signed(chain) == "Rejected"  # no v2g.csr: no certificate can be ours
-    store.write(certs.V2G_CSR, _read("v2g.csr.der", "rb"))
+    store.write(files.V2G_CSR, _read("v2g.csr.der", "rb"))
     for bad in (_read("cp.pem") + _read("ca.pem"),  # another key's certificate
                 _read("v2g_sub.pem") + _read("v2g_root.pem"),  # not the leaf first
                 _read("v2g_sub.pem"), "no certificate"):
         assert signed(bad) == "Rejected", bad[:40]
     assert signed(chain, certificateType="ChargingStationCertificate") == "Rejected"
-    assert not store.exists(certs.V2G_CHAIN)
+    assert not store.exists(files.V2G_CHAIN)
     assert signed(chain, certificateType="V2GCertificate") == "Accepted"
-    with open(certs.V2G_CHAIN) as f:
+    with open(files.V2G_CHAIN) as f:
         assert f.read() == chain
     leaf = _hash("v2g_leaf", "v2g_sub")
     only = {"certificateType": "V2GCertificateChain", "certificateHashData": leaf}
@@ -189,7 +190,7 @@ async def test_sign_certificate_is_repeated_until_signed():
     app = _app()
     assert _answer(app, "TriggerMessage", {"requestedMessage": "SignV2GCertificate"}) == {
         "status": "Rejected"}  # no v2g.csr
-    store.write(certs.V2G_CSR, _read("v2g.csr.der", "rb"))
+    store.write(files.V2G_CSR, _read("v2g.csr.der", "rb"))
     app.registration = "Pending"
     assert _answer(app, "TriggerMessage", {"requestedMessage": "SignV2GCertificate"}) == {"status": "Rejected"}
     app.registration = "Accepted"
@@ -228,7 +229,7 @@ async def test_sign_certificate_is_repeated_until_signed():
 
 async def test_a_new_trigger_replaces_the_signing_under_way():
     app = _app()
-    store.write(certs.V2G_CSR, _read("v2g.csr.der", "rb"))
+    store.write(files.V2G_CSR, _read("v2g.csr.der", "rb"))
     app.config.set("CertSigningWaitMinimum", 1)
     app.config.set("CertSigningRepeatTimes", 0)
     assert _answer(app, "TriggerMessage", {"requestedMessage": "SignV2GCertificate"}) == {"status": "Accepted"}

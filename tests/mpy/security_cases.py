@@ -8,13 +8,12 @@ import board
 import fakes
 import pem
 from rpc_cases import FakeConn
-from uwallbox import clock
+from uwallbox import clock, files
 from uwallbox.app import App
 from uwallbox.errors import CallError
 from uwallbox.flash import certs, store
 from uwallbox.ocpp.rpc import Offline, Rpc
 from uwallbox.profiles import core, security
-from uwallbox.station import seclog
 
 PYTEST = {"fixtures": {"PKI_DIR": "pki"}}  # how tests/conftest.py runs these cases
 
@@ -129,8 +128,8 @@ def test_certificate_signed():
     def signed(text):
         return security.certificate_signed(app, {"certificateChain": text})["status"]
     assert signed(chain) == "Rejected"  # no key provisioned
-    store.write(certs.CP_KEY, _read("cp.key.der", "rb"))
-    assert not store.exists(certs.CP_CERT)
+    store.write(files.CP_KEY, _read("cp.key.der", "rb"))
+    assert not store.exists(files.CP_CERT)
     assert signed(_read("ca.pem") + _read("cp.pem")) == "Rejected"  # not leaf first
     assert signed(_read("server.pem")) == "Rejected"  # another key's certificate
     assert signed(_read("cp.pem") + _read("other_ca.pem")) == "Rejected"  # other_ca did not issue it
@@ -140,7 +139,7 @@ def test_certificate_signed():
     assert signed(chain) == "Rejected"
     del app.config.fixed["CertificateSignedMaxChainSize"]
     assert signed(chain) == "Accepted"
-    with open(certs.CP_CERT, "rb") as f:
+    with open(files.CP_CERT, "rb") as f:
         assert f.read() == pem.to_der(_read("cp.pem"))[0]  # the leaf
     _install(app, _read("ca.pem"))
     assert app.config.change("SecurityProfile", "3") == "RebootRequired"
@@ -158,7 +157,7 @@ async def test_extended_trigger_message():
             p["connectorId"] = cid
         return security.extended_trigger_message(app, p)["status"]
     assert trigger("SignChargePointCertificate") == "Rejected"  # no CSR provisioned
-    store.write(certs.CP_CSR, _read("cp.csr.der", "rb"))
+    store.write(files.CP_CSR, _read("cp.csr.der", "rb"))
     for message in ("SignChargePointCertificate", "FirmwareStatusNotification", "LogStatusNotification",
                     "Heartbeat"):
         assert trigger(message) == "Accepted", message
@@ -177,13 +176,13 @@ def test_security_log_and_queue_are_bounded():
     app = _app()
     for i in range(200):
         app.security_event("InvalidMessages", "%d %s" % (i, "x" * 300))
-    assert all(os.stat(path)[6] <= 4096 for path in seclog.LOGS)
+    assert all(os.stat(path)[6] <= 4096 for path in files.SECURITY_LOGS)
     assert len(app.seclog.queue) == 10
     last = [e for e in app.seclog.queue if e[0] == "InvalidMessages"][-1]
     assert last[2].startswith("199 ") and len(last[2]) == 255
     assert "SecurityLogWasCleared" in _events(app)
     lines = []
-    for path in seclog.LOGS:
+    for path in files.SECURITY_LOGS:
         with open(path) as f:
             lines += f.read().splitlines()
     assert [line for line in lines if " InvalidMessages 199 " in line]

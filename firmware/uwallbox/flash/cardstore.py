@@ -15,6 +15,7 @@ import struct
 from array import array
 from micropython import const
 
+from .. import files
 from . import store
 
 KEY = const(20)  # bytes of a key: an idTag is at most 20 characters
@@ -62,7 +63,7 @@ def _bucket(buf, i=0):
 class CardStore:
     """The list in directory PATH: `version`, `count`, `get(tag)`, `update(...)`."""
 
-    def __init__(self, path="lal"):
+    def __init__(self, path=files.LOCAL_LIST):
         self.path = path
         self._rec = bytearray(RECORD)
         self._key = memoryview(self._rec)[:KEY]

@@ -11,19 +11,12 @@ by the host); `v2g.pem` is the V2G certificate chain (PEM, leaf first) the CSMS 
 import binascii
 import hashlib
 
+from .. import files
 from ..log import log
 from . import store
 
 CSMS_ROOT = "CentralSystemRootCertificate"
 MANUFACTURER_ROOT = "ManufacturerRootCertificate"
-CP_CERT = "cp.der"
-CP_KEY = "cp.key"
-CP_CSR = "cp.csr"
-V2G_CSR = "v2g.csr"
-V2G_CHAIN = "v2g.pem"
-_DIR = "certs"
-_INDEX = "certs/index.json"
-_PROVISIONED = "ca.der"
 
 
 def _hex(data):
@@ -44,45 +37,45 @@ def ids(cert, issuer=None):
 
 def path(name):
     """The file of installed certificate NAME."""
-    return "%s/%s.der" % (_DIR, name)
+    return "%s/%s.der" % (files.CERTS, name)
 
 
 def index():
     """{name: [certificateType, issuerNameHash, issuerKeyHash, serialNumber]} of the store."""
-    if store.exists(_PROVISIONED):
+    if store.exists(files.CA):
         _adopt()
-    return store.load(_INDEX, {})
+    return store.load(files.CERTS_INDEX, {})
 
 
 def _adopt():
     """Move the provisioned ca.der into the store as a CentralSystemRootCertificate."""
     from x509 import Certificate
-    der = read(_PROVISIONED)
+    der = read(files.CA)
     try:
         add(CSMS_ROOT, der, Certificate(der))
     except ValueError as e:
         log("!", "provisioned CA certificate ignored: %s" % e)
-    store.remove(_PROVISIONED)
+    store.remove(files.CA)
 
 
 def add(kind, der, cert):
     """Install root certificate DER (bytes; CERT: it parsed) as KIND, unless it is there."""
-    idx = store.load(_INDEX, {})
+    idx = store.load(files.CERTS_INDEX, {})
     entry = [kind] + ids(cert)
     if entry in idx.values():
         return
     name = str(max([int(n) for n in idx] or [0]) + 1)
-    store.mkdir(_DIR)
+    store.mkdir(files.CERTS)
     store.write(path(name), der)
     idx[name] = entry
-    store.save(_INDEX, idx)
+    store.save(files.CERTS_INDEX, idx)
 
 
 def remove(name):
     """Uninstall certificate NAME."""
     idx = index()
     del idx[name]
-    store.save(_INDEX, idx)
+    store.save(files.CERTS_INDEX, idx)
     store.remove(path(name))
 
 
@@ -101,7 +94,7 @@ def profile_ok(profile):
     """May SecurityProfile become PROFILE? 2 and 3 need a CentralSystemRootCertificate, 3 also
     the ChargePointCertificate and its key."""
     return (profile < 2 or bool(paths(CSMS_ROOT))) and (
-        profile < 3 or store.exists(CP_CERT) and store.exists(CP_KEY))
+        profile < 3 or store.exists(files.CP_CERT) and store.exists(files.CP_KEY))
 
 
 def tls_context(profile):
@@ -116,8 +109,8 @@ def tls_context(profile):
     for p in roots:  # each call adds one DER certificate (a concatenation would add only the first)
         ctx.load_verify_locations(cadata=read(p))
     if profile == 3:
-        if not (store.exists(CP_CERT) and store.exists(CP_KEY)):
+        if not (store.exists(files.CP_CERT) and store.exists(files.CP_KEY)):
             raise OSError("security profile 3 without a ChargePointCertificate and its key")
-        ctx.load_cert_chain(read(CP_CERT), read(CP_KEY))
+        ctx.load_cert_chain(read(files.CP_CERT), read(files.CP_KEY))
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx

@@ -1,6 +1,6 @@
 """Firmware Management profile: UpdateFirmware and GetDiagnostics, with their status notifications.
 
-An update is kept in fwupdate.json from the request to its last notification. It waits for
+An update is kept in files.FW_UPDATE from the request to its last notification. It waits for
 retrieveDate, downloads (http, https or ftp) straight into the other app slot (ota.py), then waits
 until no connector has a transaction, installs and reboots. Across reboots: a scheduled update
 still waits; one whose download a reboot ended reports DownloadFailed; after the reboot that
@@ -15,16 +15,14 @@ import gc
 import sys
 from micropython import const
 
-from .. import VERSION, clock
+from .. import VERSION, clock, files
 from ..flash import store
 from ..log import log
 from ..station.config import SECRET, names, spec, text
-from ..system import crashguard, ota
+from ..system import ota
 from ..system.transfer import fetch, upload
 from .trigger import send
 
-JOB = "fwupdate.json"  # the update under way (app.py resumes it at boot)
-_REPORT = "diag.txt"  # the diagnostics report while it is uploaded
 _ATTEMPTS = const(3)  # downloads / uploads tried when the CSMS does not say
 _INTERVAL = const(60)  # seconds between two attempts when the CSMS does not say
 _COPY = const(256)  # bytes of crash.log copied at a time
@@ -59,17 +57,17 @@ async def _status(app, kind, status):
 
 async def _ended(app, status):
     """The update ends with STATUS."""
-    store.remove(JOB)  # first: a new UpdateFirmware may come while the notification is sent
+    store.remove(files.FW_UPDATE)  # first: a new UpdateFirmware may come while the notification is sent
     await _status(app, "firmware", status)
 
 
 # -- UpdateFirmware
 def update_firmware(app, p):
-    if store.load(JOB, {}).get("step") == "install":  # the reboot into the new firmware is near
+    if store.load(files.FW_UPDATE, {}).get("step") == "install":  # the reboot into the new firmware is near
         log("fw", "an installation is under way: UpdateFirmware ignored")
         return {}
     tries, every = _attempts(p)
-    store.save(JOB, {"url": p["location"], "at": clock.parse(p["retrieveDate"]), "tries": tries,
+    store.save(files.FW_UPDATE, {"url": p["location"], "at": clock.parse(p["retrieveDate"]), "tries": tries,
                      "every": every, "step": "wait"})
     app.rpc.after(_update(app))
     return {}
@@ -96,13 +94,13 @@ async def _idle(app):
 
 
 async def _update(app):
-    """Carry out the update in JOB, from its retrieveDate to the reboot."""
+    """Carry out the update in files.FW_UPDATE, from its retrieveDate to the reboot."""
     _own("fw")
-    job = store.load(JOB)
+    job = store.load(files.FW_UPDATE)
     while app.clock.now() < job["at"]:
         await asyncio.sleep(1)
     job["step"] = "download"
-    store.save(JOB, job)
+    store.save(files.FW_UPDATE, job)
     await _status(app, "firmware", "Downloading")
     image = await _download(job)
     if image is None:
@@ -112,15 +110,15 @@ async def _update(app):
     await _status(app, "firmware", "Installing")
     await _idle(app)  # a transaction may have started while that was sent
     job["step"], job["from"] = "install", ota.running()
-    store.save(JOB, job)
+    store.save(files.FW_UPDATE, job)
     if not image.finish():
         return await _ended(app, "InstallationFailed")
     await app.reboot("Reboot")
 
 
 async def resume(app):
-    """At boot, with JOB in flash: carry on, or report how the update ended."""
-    job = store.load(JOB, {})
+    """At boot, with files.FW_UPDATE in flash: carry on, or report how the update ended."""
+    job = store.load(files.FW_UPDATE, {})
     step = job.get("step")
     if step == "wait":
         return await _update(app)
@@ -142,9 +140,9 @@ def get_diagnostics(app, p):
 
 
 def _report(app):
-    """Write the diagnostics report to _REPORT."""
+    """Write the diagnostics report to files.DIAGNOSTICS."""
     cfg = app.config
-    with open(_REPORT, "w") as f:
+    with open(files.DIAGNOSTICS, "w") as f:
         f.write("uwallbox %s, board %s, MicroPython %s\nat %s, heap free %d B\n\n[configuration]\n" % (
             VERSION, app.board.NAME, sys.version, app.clock.iso(), gc.mem_free()))
         for k in names():
@@ -156,9 +154,9 @@ def _report(app):
             f.write("%d: %s %s, transaction %s, %d Wh, %d W, pilot %s, offered %s A, relay %s\n" % (
                 c.id, c.status, c.error, c.transaction_id, c.meter_wh, c.power_w, e.cp,
                 e.offered_a, "closed" if e.relay else "open"))
-        f.write("\n[%s]\n" % crashguard.LOG)
+        f.write("\n[%s]\n" % files.CRASH_LOG)
         try:
-            with open(crashguard.LOG) as src:
+            with open(files.CRASH_LOG) as src:
                 while True:
                     piece = src.read(_COPY)
                     if not piece:
@@ -178,10 +176,10 @@ async def _diagnostics(app, p, name):
         if n:
             await asyncio.sleep(every)
         try:
-            ok = await upload(p["location"], _REPORT, name)
+            ok = await upload(p["location"], files.DIAGNOSTICS, name)
         except Exception as e:  # network, HTTP, FTP
             log("diag", "upload failed: %r" % e)
         if ok:
             break
-    store.remove(_REPORT)
+    store.remove(files.DIAGNOSTICS)
     await _status(app, "diagnostics", "Uploaded" if ok else "UploadFailed")

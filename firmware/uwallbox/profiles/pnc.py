@@ -28,6 +28,7 @@ from micropython import const
 import pem
 import x509
 
+from .. import files
 from ..errors import CallError, Offline
 from ..flash import certs, store
 from ..log import log
@@ -71,12 +72,12 @@ def _certificate_signed(app, p):
             raise ValueError("longer than CertificateSignedMaxChainSize")
         from .security import parse_chain  # only here: with transfer.py and trigger.py it costs ~20 KB
         leaf = parse_chain(app, text)[1][0]
-        if leaf.key != _csr_key(certs.read(certs.V2G_CSR)):
-            raise ValueError("not a certificate for " + certs.V2G_CSR)
+        if leaf.key != _csr_key(certs.read(files.V2G_CSR)):
+            raise ValueError("not a certificate for " + files.V2G_CSR)
     except (OSError, ValueError) as e:
         log("pnc", "V2G certificate refused: %s" % e)
         return {"status": "Rejected"}
-    store.write(certs.V2G_CHAIN, text)
+    store.write(files.V2G_CHAIN, text)
     _signed.set()
     return {"status": "Accepted"}
 
@@ -103,7 +104,7 @@ def _v2g_chain():
     hashed with its issuer's key (the next in the chain, else an installed V2GRootCertificate)
     up to the first whose issuer is unknown."""
     try:
-        chain = [x509.Certificate(d) for d in pem.to_der(certs.read(certs.V2G_CHAIN))]
+        chain = [x509.Certificate(d) for d in pem.to_der(certs.read(files.V2G_CHAIN))]
     except OSError:
         return None
     roots = [x509.Certificate(certs.read(p)) for p in certs.paths(_V2G_ROOT)]
@@ -139,7 +140,7 @@ def _get_installed_certificate_ids(app, p):
 def _trigger_message(app, p):
     if p["requestedMessage"] != "SignV2GCertificate":
         return {"status": "NotImplemented"}  # OCPP 1.6 TriggerMessage asks for the others
-    if app.registration != "Accepted" or not store.exists(certs.V2G_CSR):
+    if app.registration != "Accepted" or not store.exists(files.V2G_CSR):
         return {"status": "Rejected"}
     app.rpc.after(_sign(app))
     return {"status": "Accepted"}
@@ -247,7 +248,7 @@ async def _sign(app):
     _signing = asyncio.current_task()
     cfg = app.config
     wait = cfg["CertSigningWaitMinimum"]
-    req = {"csr": pem.to_pem(certs.read(certs.V2G_CSR), "CERTIFICATE REQUEST"), "certificateType": _V2G}
+    req = {"csr": pem.to_pem(certs.read(files.V2G_CSR), "CERTIFICATE REQUEST"), "certificateType": _V2G}
     for _ in range(cfg["CertSigningRepeatTimes"] + 1):
         _signed.clear()
         try:

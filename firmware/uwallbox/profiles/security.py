@@ -16,16 +16,13 @@ from micropython import const
 import pem
 import x509
 
-from .. import clock
+from .. import clock, files
 from ..flash import certs, store
 from ..log import log
 from ..ocpp import routes
-from ..station import seclog
-from ..system import crashguard
 from ..system.transfer import upload
 from .trigger import request, send
 
-_EXTRACT = "getlog.txt"  # the log being uploaded
 _ATTEMPTS = const(3)  # uploads tried when the CSMS does not say
 _INTERVAL = const(60)  # seconds between two attempts when the CSMS does not say
 _SCHEMES = ("http://", "https://", "ftp://")
@@ -108,14 +105,14 @@ def certificate_signed(app, p):
         if len(text) > app.config["CertificateSignedMaxChainSize"]:
             raise ValueError("longer than CertificateSignedMaxChainSize")
         ders, chain = parse_chain(app, text)
-        if not store.exists(certs.CP_KEY):
+        if not store.exists(files.CP_KEY):
             raise ValueError("no private key provisioned")
-        if not x509.pairs(chain[0], certs.read(certs.CP_KEY)):
+        if not x509.pairs(chain[0], certs.read(files.CP_KEY)):
             raise ValueError("not a certificate of our key")
     except ValueError as e:
         app.security_event("InvalidChargePointCertificate", str(e))
         return {"status": "Rejected"}
-    store.write(certs.CP_CERT, ders[0])  # TLS presents the leaf only
+    store.write(files.CP_CERT, ders[0])  # TLS presents the leaf only
     return {"status": "Accepted"}
 
 
@@ -131,7 +128,7 @@ def _log_status(app):
 
 
 def _sign_certificate(app):
-    return "SignCertificate", {"csr": pem.to_pem(certs.read(certs.CP_CSR), "CERTIFICATE REQUEST")}
+    return "SignCertificate", {"csr": pem.to_pem(certs.read(files.CP_CSR), "CERTIFICATE REQUEST")}
 
 
 _TRIGGERS = {
@@ -147,7 +144,7 @@ def extended_trigger_message(app, p):
     if make is None:
         return {"status": request(app, message, p.get("connectorId"))}
     if app.registration != "Accepted" or (
-            message == "SignChargePointCertificate" and not store.exists(certs.CP_CSR)):
+            message == "SignChargePointCertificate" and not store.exists(files.CP_CSR)):
         return {"status": "Rejected"}
     app.rpc.after(send(app, *make(app)))
     return {"status": "Accepted"}
@@ -169,14 +166,14 @@ def _iso(text, default):
 
 
 def _extract(p):
-    """Write the requested log to _EXTRACT: of the security log, the lines in the requested
+    """Write the requested log to files.LOG_EXTRACT: of the security log, the lines in the requested
     window (each starts with its time); the crash log whole. A missing log is empty."""
     window = p["log"]
     first = _iso(window.get("oldestTimestamp"), b"")
     last = _iso(window.get("latestTimestamp"), b"~")
     security = p["logType"] == "SecurityLog"
-    with open(_EXTRACT, "wb") as out:
-        for path in seclog.LOGS if security else (crashguard.LOG,):
+    with open(files.LOG_EXTRACT, "wb") as out:
+        for path in files.SECURITY_LOGS if security else (files.CRASH_LOG,):
             try:
                 with open(path, "rb") as f:
                     for line in f:
@@ -207,7 +204,7 @@ async def _get_log(app, p, name):
             if n:
                 await asyncio.sleep(max(0, p.get("retryInterval", _INTERVAL)))
             try:
-                ok = await upload(p["log"]["remoteLocation"], _EXTRACT, name)
+                ok = await upload(p["log"]["remoteLocation"], files.LOG_EXTRACT, name)
             except Exception as e:  # network, HTTP, FTP
                 log("sec", "log upload failed: %r" % e)
             if ok:
@@ -215,7 +212,7 @@ async def _get_log(app, p, name):
     finally:
         if _job.get("task") is me:
             _job.clear()
-            store.remove(_EXTRACT)
+            store.remove(files.LOG_EXTRACT)
     await _report_upload(app, "Uploaded" if ok else "UploadFailure", rid)
 
 

@@ -10,12 +10,13 @@ import asyncio
 import os
 from micropython import const
 
+from .. import files
 from ..clock import iso, parse
 from ..flash import store
 from ..log import log
 from ..station.schedule import PURPOSES, TX, compact, composite, offers
 
-DIR = "chp"  # app.py starts the Scheduler at boot when this folder exists
+DIR = files.PROFILES  # app.py starts the Scheduler at boot when this folder exists
 _UNITS = {"A": "Current", "W": "Power"}
 _MAX_SLEEP = const(3600)  # s: the task looks again at least this often
 _LATE_MS = const(5)  # wake this much after a boundary, so that it has passed

@@ -3,10 +3,9 @@ import asyncio
 from micropython import const
 
 from ..errors import CallError, Offline
+from .. import files
 from ..flash import store
 
-_CACHE = "authcache.json"
-_LIST = "lal/index"  # cardstore's index: a local list is installed (else localauth stays unloaded)
 _CACHE_MAX = const(64)  # entries kept; the oldest is dropped first
 
 
@@ -35,15 +34,15 @@ def _valid(info, now):
 class Auth:
     def __init__(self, app):
         self.app = app
-        self.cache = store.load(_CACHE, {})
-        if store.exists(_LIST):
+        self.cache = store.load(files.AUTH_CACHE, {})
+        if store.exists(files.LOCAL_LIST_INDEX):
             from ..profiles import localauth
 
             localauth.cards()  # opening the list removes what an interrupted update left
 
     def listed(self, tag):
         """idTagInfo of TAG in the local list (when enabled), or None."""
-        if self.app.config["LocalAuthListEnabled"] and store.exists(_LIST):
+        if self.app.config["LocalAuthListEnabled"] and store.exists(files.LOCAL_LIST_INDEX):
             from ..profiles import localauth
 
             return localauth.lookup(self.app, tag)
@@ -71,11 +70,11 @@ class Auth:
         while len(self.cache) >= _CACHE_MAX:
             self.cache.pop(next(iter(self.cache)))
         self.cache[tag] = info
-        store.save(_CACHE, self.cache)
+        store.save(files.AUTH_CACHE, self.cache)
 
     def clear(self):
         self.cache = {}
-        store.remove(_CACHE)
+        store.remove(files.AUTH_CACHE)
 
     async def authorize(self, tag):
         """idTagInfo for TAG, asking the CSMS when online."""

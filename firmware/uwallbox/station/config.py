@@ -1,9 +1,9 @@
-"""Configuration keys: type, access, range, persistence (config.json, atomic)."""
+"""Configuration keys: type, access, range, persistence (files.CONFIG, atomic)."""
 from micropython import const
 
+from .. import files
 from ..flash import store
 
-_PATH = "config.json"
 RO = const(1)  # read-only
 REBOOT = const(2)  # a change takes effect after a reboot
 SECRET = const(4)  # write-only: never returned or logged
@@ -156,7 +156,7 @@ class Config:
     """Typed values over the key table; `listener(key)` hears every accepted change."""
 
     def __init__(self, overrides=None):
-        self.values = store.load(_PATH, {})
+        self.values = store.load(files.CONFIG, {})
         self.fixed = overrides or {}  # read-only values set by the board
         self.checks = {"ConnectorPhaseRotation": _rotations}  # key -> fn(value) -> bool
         for k in ("MeterValuesAlignedData", "MeterValuesSampledData", "StopTxnAlignedData",
@@ -197,6 +197,6 @@ class Config:
             self.values.pop(key, None)
         else:
             self.values[key] = v
-        store.save(_PATH, self.values)
+        store.save(files.CONFIG, self.values)
         if self.listener:
             self.listener(key)

@@ -2,6 +2,7 @@
 import asyncio
 from micropython import const
 
+from .. import files
 from ..flash import store
 from ..log import log
 
@@ -15,7 +16,7 @@ class Connector:
         self.id = cid
         self.evse = evse
         self.meter = meter
-        self.path = "tx%d.json" % cid
+        self.path = files.TX % cid
         self.tx = store.load(self.path)  # the live transaction, persisted
         self.pending = None  # (idTag, idTagInfo, deadline): authorized, waiting for a plug
         self.finishing = False

@@ -15,13 +15,12 @@ saved before the queue is emptied).
 import asyncio
 import os
 
+from .. import files
 from ..errors import CallError, Offline
 from ..flash import store
 from ..log import log
 
-_DIR = "txq"
-_IDS = "txids.json"
-_COUNTERS = "journal.json"  # {"ref": last transaction reference, "seq": last message number}
+_DIR = files.JOURNAL
 
 
 class Journal:
@@ -32,8 +31,8 @@ class Journal:
             if name.endswith(".tmp"):
                 store.remove(_DIR + "/" + name)
         names = self.names()
-        self.ids = store.load(_IDS, {})
-        c = store.load(_COUNTERS, {})
+        self.ids = store.load(files.TX_IDS, {})
+        c = store.load(files.JOURNAL_COUNTERS, {})
         self.seq = max(int(names[-1]) if names else 0, c.get("seq", 0))
         # a flash from before the counter: no reference below one still in use
         self.ref = max([c.get("ref", 0)] + [int(k) for k in self.ids])
@@ -43,7 +42,7 @@ class Journal:
         self.wake = asyncio.Event()
 
     def _save_counters(self):
-        store.save(_COUNTERS, {"ref": self.ref, "seq": self.seq})
+        store.save(files.JOURNAL_COUNTERS, {"ref": self.ref, "seq": self.seq})
 
     def new_ref(self, floor=0):
         """A transaction reference never used before on this flash (above FLOOR: a transaction
@@ -133,8 +132,8 @@ class Journal:
         """Record the answer, then forget the message (no await: one step for a power cut)."""
         if action == "StartTransaction" and reply is not None:
             self.ids[str(ref)] = reply["transactionId"]
-            store.save(_IDS, self.ids)
+            store.save(files.TX_IDS, self.ids)
         self._forget(name)
         if action == "StopTransaction" and self.ids.pop(str(ref), None) is not None:
-            store.save(_IDS, self.ids)
+            store.save(files.TX_IDS, self.ids)
         self.app.delivered(action, ref, reply, payload)

@@ -1,5 +1,5 @@
 """Security events (OCPP 1.6 Security Whitepaper): each one is a line of the security log
-(GetLog SecurityLog) and is queued in flash (`secq.json`, the newest _QUEUE_MAX events) until a
+(GetLog SecurityLog) and is queued in flash (files.SECURITY_QUEUE, the newest _QUEUE_MAX events) until a
 SecurityEventNotification delivers it. The log is `security.log` and, once that has grown to
 _LOG_MAX bytes, the `security.log.1` it was renamed to: an entry costs no RAM, however long the log.
 
@@ -14,11 +14,10 @@ import os
 from micropython import const
 
 from ..errors import CallError, Offline
+from .. import files
 from ..flash import store
 from ..log import log
 
-LOGS = ("security.log.1", "security.log")  # the older half, the newer one
-_QUEUE = "secq.json"
 _LOG_MAX = const(4096)  # bytes of each half
 _QUEUE_MAX = const(10)  # events waiting for delivery (up to 3 KB of RAM); the oldest goes first
 _TYPE_MAX = const(50)
@@ -28,7 +27,7 @@ _INFO_MAX = const(255)
 class SecurityLog:
     def __init__(self, app):
         self.app = app
-        self.queue = store.load(_QUEUE, [])  # [[type, timestamp, techInfo or None], ...]
+        self.queue = store.load(files.SECURITY_QUEUE, [])  # [[type, timestamp, techInfo or None], ...]
         self.wake = asyncio.Event()
 
     def add(self, kind, info=None):
@@ -37,7 +36,7 @@ class SecurityLog:
         now = self.app.clock.iso()
         log("sec", kind + (": " + info if info else ""))
         self.queue = self.queue[1 - _QUEUE_MAX:] + [[kind, now, info]]
-        store.save(_QUEUE, self.queue)
+        store.save(files.SECURITY_QUEUE, self.queue)
         self.wake.set()
         if self._append("%s %s %s\n" % (now, kind, info or "")):
             self.add("SecurityLogWasCleared", "oldest entries dropped")
@@ -45,7 +44,7 @@ class SecurityLog:
     @staticmethod
     def _append(line):
         """Add LINE to the log; True when the older half had to go to make room."""
-        old, new = LOGS
+        old, new = files.SECURITY_LOGS
         try:
             size = os.stat(new)[6]
         except OSError:
@@ -80,4 +79,4 @@ class SecurityLog:
                 log("!", "SecurityEventNotification %s refused: %r" % (kind, e))
             if self.queue and self.queue[0] is event:  # else add() dropped it meanwhile
                 self.queue.pop(0)
-                store.save(_QUEUE, self.queue)
+                store.save(files.SECURITY_QUEUE, self.queue)

@@ -13,7 +13,7 @@ import sys
 import machine
 from micropython import const
 
-from .. import clock
+from .. import clock, files
 from ..flash import store
 from ..log import log
 
@@ -22,9 +22,6 @@ try:
 except ImportError:
     PRODUCTION = False
 
-_COUNT = "crashes.json"
-LOG = "crash.log"  # read by the diagnostics of firmware.py and GetLog of security.py
-_MAINTENANCE = "maintenance"
 _LOG_MAX = const(4096)  # bytes of crash.log kept
 _LIMIT = const(3)  # crashes in a row that stop the charge point
 _STABLE_S = const(300)  # running this long clears the count
@@ -41,19 +38,19 @@ def safe(board, pilot):
 def _append(text):
     """Add TEXT to crash.log, dropping the oldest whole lines beyond _LOG_MAX bytes."""
     try:
-        with open(LOG) as f:
+        with open(files.CRASH_LOG) as f:
             text = f.read() + text
     except OSError:
         pass
     if len(text) > _LOG_MAX:
         text = text[text.find("\n", len(text) - _LOG_MAX) + 1:]
-    store.write(LOG, text)
+    store.write(files.CRASH_LOG, text)
 
 
 def _record(why, details=""):
     """Count one crash (WHY: one line) and describe it in crash.log."""
-    n = store.load(_COUNT, {}).get("n", 0) + 1
-    store.save(_COUNT, {"n": n, "why": why})
+    n = store.load(files.CRASH_COUNT, {}).get("n", 0) + 1
+    store.save(files.CRASH_COUNT, {"n": n, "why": why})
     entry = "%s crash %d: %s\n%s" % (clock.Clock().iso(), n, why, details)
     if n >= _LIMIT:
         entry += "crash loop: the charge point stays unavailable\n"
@@ -63,13 +60,13 @@ def _record(why, details=""):
 
 def may_start(board):
     """At boot: may the application run? If not, the charge point is left safe."""
-    if store.exists(_MAINTENANCE):
-        store.remove(_MAINTENANCE)
+    if store.exists(files.MAINTENANCE):
+        store.remove(files.MAINTENANCE)
         log("boot", "maintenance: application not started")
         return False
     if machine.reset_cause() == machine.WDT_RESET:
         _record("watchdog reset")
-    last = store.load(_COUNT, {})
+    last = store.load(files.CRASH_COUNT, {})
     if last.get("n", 0) < _LIMIT:
         return True
     safe(board, 0)
@@ -103,6 +100,6 @@ async def watch():
         if wdt:
             wdt.feed()
         if t == _STABLE_S:
-            store.remove(_COUNT)
+            store.remove(files.CRASH_COUNT)
         t += 1
         await asyncio.sleep(1)

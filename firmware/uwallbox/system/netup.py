@@ -9,12 +9,10 @@ import network
 import ntptime
 from micropython import const
 
-from .. import clock
+from .. import clock, files
 from ..flash import store
 from ..log import log
 
-_CREDENTIALS = "wifi.json"
-_SETTINGS = "settings.json"
 _ATTEMPTS = const(5)  # attempts before the application starts offline
 _TRY_MS = const(10000)  # how long one attempt may take
 _POLL_MS = const(100)
@@ -23,11 +21,11 @@ _WEAK_DBM = const(-80)  # below this the signal is reported weak
 
 def credentials():
     """{"ssid", "password"} from a new settings.json (saved to wifi.json) or wifi.json; or None."""
-    wifi = (store.load(_SETTINGS) or {}).get("wifi")
+    wifi = (store.load(files.SETTINGS) or {}).get("wifi")
     if wifi:
-        store.save(_CREDENTIALS, wifi)
+        store.save(files.WIFI, wifi)
         return wifi
-    return store.load(_CREDENTIALS)
+    return store.load(files.WIFI)
 
 
 def connect(wlan, ssid, password):
@@ -67,7 +65,7 @@ def up():
     """Bring the network up before the application starts; True once connected."""
     wifi = credentials()
     if not wifi:
-        log("wifi", "no credentials in %s: starting offline" % _CREDENTIALS)
+        log("wifi", "no credentials in %s: starting offline" % files.WIFI)
         return False
     wlan = network.WLAN(network.STA_IF)
     wlan.active(True)

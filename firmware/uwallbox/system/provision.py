@@ -2,19 +2,19 @@
 configuration and the key and certificate files, then is deleted."""
 import pem
 
+from .. import files
 from ..flash import store
 from ..log import log
 
-_SETTINGS = "settings.json"
 _KEYS = (("url", "CentralSystemUrl"), ("id", "ChargePointId"), ("security_profile", "SecurityProfile"),
          ("authorization_key", "AuthorizationKey"))
-# PEM texts stored as DER (MicroPython's TLS wants DER): certs.py reads ca.der, cp.key, cp.csr, v2g.csr
-_FILES = (("ca", "ca.der"), ("client_key", "cp.key"), ("client_csr", "cp.csr"), ("v2g_csr", "v2g.csr"))
+# PEM texts stored as DER (MicroPython's TLS wants DER), for flash/certs.py
+_FILES = (("ca", files.CA), ("client_key", files.CP_KEY), ("client_csr", files.CP_CSR), ("v2g_csr", files.V2G_CSR))
 
 
 def apply(config):
     """Merge settings.json, if there is one, into CONFIG and the files."""
-    s = store.load(_SETTINGS)
+    s = store.load(files.SETTINGS)
     if s is None:
         return
     for name, key in _KEYS:
@@ -27,4 +27,4 @@ def apply(config):
                 store.write(path, ders[0])
             else:
                 log("!", "settings: %s is not PEM: ignored" % name)
-    store.remove(_SETTINGS)
+    store.remove(files.SETTINGS)

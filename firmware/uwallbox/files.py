@@ -1,0 +1,40 @@
+"""Every file the firmware keeps in flash, named once; docs/ARCHITECTURE.md ("Files in flash")
+says what each holds and when it is written. Paths are relative: the working directory is the
+flash filesystem (/ on the ESP32, the --state folder in the simulator). Every write is
+flash/store.py's: a new file, then a rename over the old one."""
+# provisioning and configuration
+SETTINGS = "settings.json"  # written by the host; merged at boot (system/provision.py, netup.py), then deleted
+WIFI = "wifi.json"  # Wi-Fi credentials (system/netup.py)
+CONFIG = "config.json"  # configuration values that differ from the defaults (station/config.py)
+AVAILABILITY = "avail.json"  # connectors set Inoperative (app.py)
+# transactions
+TX = "tx%d.json"  # % connector id: its running transaction (station/connector.py)
+JOURNAL = "txq"  # folder: one queued transaction message a file, txq/NNNNNNNN (station/journal.py)
+TX_IDS = "txids.json"  # local transaction reference -> the CSMS's transactionId (station/journal.py)
+JOURNAL_COUNTERS = "journal.json"  # the last transaction reference and message number used (station/journal.py)
+METER = "meter%d.json"  # % connector id: the register of an estimated meter (boards/esp32-devkitc)
+# authorization
+AUTH_CACHE = "authcache.json"  # authorization cache (station/auth.py)
+LOCAL_LIST = "lal"  # folder: the local authorization list, lal/index and lal/B.G (flash/cardstore.py)
+LOCAL_LIST_INDEX = "lal/index"  # there is a local list (station/auth.py)
+RESERVATIONS = "resv.json"  # reservations (app.py, profiles/reservation.py)
+PROFILES = "chp"  # folder: charging profiles, chp/<id>.json (profiles/smartcharging.py)
+# security
+CERTS = "certs"  # folder: installed root certificates, certs/N.der (flash/certs.py)
+CERTS_INDEX = "certs/index.json"  # their certificateHashData (flash/certs.py)
+CA = "ca.der"  # a provisioned CentralSystemRootCertificate, moved into CERTS on first use
+CP_KEY = "cp.key"  # security profile 3: the provisioned private key (DER)
+CP_CSR = "cp.csr"  # and its certificate signing request (DER)
+CP_CERT = "cp.der"  # the ChargePointCertificate the CSMS signed (CertificateSigned)
+V2G_CSR = "v2g.csr"  # Plug & Charge: the provisioned CSR of the V2G key (DER)
+V2G_CHAIN = "v2g.pem"  # the V2G certificate chain the CSMS signed (PEM, leaf first)
+FALLBACK = "secfallback.json"  # the SecurityProfile that worked, while a raised one is unproven (app.py)
+SECURITY_LOGS = ("security.log.1", "security.log")  # the security log: older half, newer half (station/seclog.py)
+SECURITY_QUEUE = "secq.json"  # security events not yet sent (station/seclog.py)
+# the system
+CRASH_COUNT = "crashes.json"  # crashes in a row (system/crashguard.py)
+CRASH_LOG = "crash.log"  # what each crash was (system/crashguard.py)
+MAINTENANCE = "maintenance"  # skip one start of the application (written by make deploy)
+FW_UPDATE = "fwupdate.json"  # the firmware update under way, resumed at boot (profiles/firmware.py)
+DIAGNOSTICS = "diag.txt"  # the diagnostics report while GetDiagnostics uploads it (profiles/firmware.py)
+LOG_EXTRACT = "getlog.txt"  # the log GetLog uploads (profiles/security.py)
