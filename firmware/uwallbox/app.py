@@ -65,7 +65,7 @@ class App:
         self._status_wake = asyncio.Event()
         self.conflict = False  # a LocalListConflict waits to be reported on connector 0
         self.boot_wake = asyncio.Event()
-        self._tasks = []
+        self.tasks = {}  # name -> the task of that name (spawn)
         for c in self.connectors:
             c.recover()  # a transaction a power cut interrupted
 
@@ -318,7 +318,7 @@ class App:
             refused = False
             self.connected = True
             log("net", "connected")
-            reg = asyncio.create_task(self._register())
+            reg = self.spawn("registration", self._register())
             try:
                 await self.rpc.serve(conn)
             except Exception as e:
@@ -458,23 +458,48 @@ class App:
                     except Exception:
                         pass
 
-    def start(self, coro):
-        self._tasks.append(asyncio.create_task(coro))
+    # -- the tasks: every long-lived task and every job has its owner here
+    def spawn(self, name, coro):
+        """Run CORO as task NAME, cancelling a task of that name still running (a new request
+        replaces the job under way). A task that raises is logged and handed to the crash guard
+        (crash.log, contactors open, restart): none dies silently. Returns the task."""
+        old = self.tasks.get(name)
+        if old is not None:
+            old.cancel()
+        task = self.tasks[name] = asyncio.create_task(self._owned(name, coro))
+        return task
+
+    async def _owned(self, name, coro):
+        try:
+            await coro
+        except Exception as e:  # not CancelledError: a BaseException in MicroPython
+            log("!", "task %s failed: %r" % (name, e))
+            crashguard.crashed(self.board, e)
+        finally:
+            if self.tasks.get(name) is asyncio.current_task():
+                del self.tasks[name]
+
+    def _unowned(self, loop, context):
+        """The event loop's exception handler: a task spawn() does not own (the board's, a
+        library's) failed. The same end as an owned one."""
+        e = context.get("exception")
+        log("!", "task failed: %r" % (e,))
+        crashguard.crashed(self.board, e)
 
     async def run(self):
         log("boot", "uwallbox %s on board %s, %d connector(s), charge point %s" % (
             VERSION, self.board.NAME, len(self.connectors), self.config["ChargePointId"]))
+        asyncio.get_event_loop().set_exception_handler(self._unowned)
         Evse.start_timer(self.evses)
         for c in self.connectors:
-            self.start(c.run())
-        self.start(self._connection())
-        self.start(self.journal.run())
-        self.start(self._statuses())
-        self.start(self._housekeeping())
-        self.start(self.metering.run())
-        self.start(self.seclog.run())
+            self.spawn("connector%d" % c.id, c.run())
+        self.spawn("connection", self._connection())
+        self.spawn("journal", self.journal.run())
+        self.spawn("statuses", self._statuses())
+        self.spawn("housekeeping", self._housekeeping())
+        self.spawn("metering", self.metering.run())
+        self.spawn("security-events", self.seclog.run())
         self.security_event("StartupOfTheDevice")
-        self.start(crashguard.watch())  # feeds the watchdog of production builds
         if store.exists(files.PROFILES):
             from .profiles.smartcharging import scheduler
             scheduler(self)
@@ -483,5 +508,5 @@ class App:
             attach(self)
         if store.exists(files.FW_UPDATE):
             from .profiles.firmware import resume
-            self.start(resume(self))
-        await asyncio.gather(*self._tasks)
+            self.spawn("firmware-update", resume(self))
+        await self.spawn("watchdog", crashguard.watch())  # runs as long as the application

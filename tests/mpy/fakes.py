@@ -5,17 +5,19 @@ from uwallbox.app import App
 
 class FakeRpc:
     """An Rpc stand-in: CALLs are recorded in `sent` (action, a copy of the payload), the work
-    handlers queue for after their answer in `later`. `answers[action]` is the CALLRESULT payload,
-    an exception the CALL raises, or fn(payload) giving either; {} by default."""
+    handlers queue for after their answer in `later` ((task name, coroutine)). `answers[action]` is
+    the CALLRESULT payload, an exception the CALL raises, or fn(payload) giving either; {} by
+    default."""
 
-    def __init__(self, answers=None):
+    def __init__(self, answers=None, app=None):
         self.answers = answers or {}
+        self.app = app
         self.sent = []
         self.uids = []  # the message id of each CALL (None: the Rpc's own)
         self.later = []
 
-    def after(self, coro):
-        self.later.append(coro)
+    def after(self, name, coro):
+        self.later.append((name, coro))
 
     async def call(self, action, payload, timeout=30, uid=None):
         self.sent.append((action, dict(payload)))
@@ -28,14 +30,15 @@ class FakeRpc:
         return a
 
     async def flush(self):
-        """Run what the handler queued for after its answer."""
+        """Run what the handler queued for after its answer, one task after the other, as the
+        app's tasks (app.spawn), as Rpc does."""
         while self.later:
-            await self.later.pop(0)
+            await self.app.spawn(*self.later.pop(0))
 
 
 def app(answers=None):
     """The real App of the sim board, registered, on a FakeRpc."""
     a = App(board)
-    a.rpc = FakeRpc(answers)
+    a.rpc = FakeRpc(answers, a)
     a.registration = "Accepted"
     return a

@@ -40,8 +40,8 @@ class PncCsms:
         self.sent, self.later, self.answers = [], [], {}
         self.status = "Accepted"
 
-    def after(self, coro):
-        self.later.append(coro)
+    def after(self, name, coro):
+        self.later.append((name, coro))
 
     async def call(self, action, payload):
         assert action == "DataTransfer" and payload["vendorId"] == _VENDOR, payload
@@ -180,10 +180,10 @@ def test_certificate_signed_keeps_the_v2g_chain():
 
 
 async def _run_signing(app):
-    """TriggerMessage SignV2GCertificate, then run the signing it started (a task of its own, as
-    rpc.after makes it) to its end."""
+    """TriggerMessage SignV2GCertificate, then run the signing it started (app.spawn, as
+    rpc.after does) to its end."""
     assert _answer(app, "TriggerMessage", {"requestedMessage": "SignV2GCertificate"}) == {"status": "Accepted"}
-    await asyncio.create_task(app.rpc.later.pop())
+    await app.spawn(*app.rpc.later.pop())
 
 
 async def test_sign_certificate_is_repeated_until_signed():
@@ -209,7 +209,7 @@ async def test_sign_certificate_is_repeated_until_signed():
 
     rpc.sent.clear()  # signed while it waits: no second request
     assert _answer(app, "TriggerMessage", {"requestedMessage": "SignV2GCertificate"}) == {"status": "Accepted"}
-    task = asyncio.create_task(rpc.later.pop())
+    task = app.spawn(*rpc.later.pop())
     await asyncio.sleep_ms(100)
     assert _answer(app, "CertificateSigned", {"certificateChain": _read("v2g_leaf.pem")}) == {"status": "Accepted"}
     await asyncio.wait_for_ms(task, 200)
@@ -233,7 +233,7 @@ async def test_a_new_trigger_replaces_the_signing_under_way():
     app.config.set("CertSigningWaitMinimum", 1)
     app.config.set("CertSigningRepeatTimes", 0)
     assert _answer(app, "TriggerMessage", {"requestedMessage": "SignV2GCertificate"}) == {"status": "Accepted"}
-    first = asyncio.create_task(app.rpc.later.pop())
+    first = app.spawn(*app.rpc.later.pop())
     await asyncio.sleep_ms(100)
     await _run_signing(app)
     await asyncio.sleep_ms(10)

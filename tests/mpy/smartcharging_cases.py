@@ -39,6 +39,9 @@ class FakeApp:
     def connector(self, cid):
         return self.connectors[cid - 1] if 1 <= cid <= len(self.connectors) else None
 
+    def spawn(self, name, coro):
+        return asyncio.create_task(coro)
+
 
 def profile(pid=1, purpose="TxDefaultProfile", stack=0, periods=((0, 16),), unit="A", kind="Relative",
             start=None, **kw):

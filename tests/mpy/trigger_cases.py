@@ -4,6 +4,7 @@ import asyncio
 
 import board
 import fakes
+from uwallbox import app as app_module
 from uwallbox import clock
 from uwallbox.profiles.trigger import request, trigger_message
 
@@ -31,6 +32,18 @@ async def test_nothing_sent_before_the_answer():
     await app.rpc.flush()
     assert app.rpc.sent == [("Heartbeat", {})]
     assert abs(app.clock.now() - clock.parse(_NOW)) < 5  # the answer's time is adopted
+    assert app.tasks == {}  # the job was the app's task ("trigger:Heartbeat") until it ended
+
+    # a job that raises goes to the crash guard (which would restart the charge point)
+    guard, crashes = app_module.crashguard, []
+    app_module.crashguard = type("Guard", (), {"crashed": lambda board, e: crashes.append(e)})
+    app.rpc.answers["Heartbeat"] = RuntimeError("a bug")  # the job raises what it does not expect
+    try:
+        assert _trigger(app, "Heartbeat") == "Accepted"
+        await app.rpc.flush()
+    finally:
+        app_module.crashguard = guard
+    assert [str(e) for e in crashes] == ["a bug"] and app.tasks == {}
 
 
 async def test_bad_connector_rejected():

@@ -139,9 +139,10 @@ class Rpc:
                 raise CallError(reply[2], reply[3], reply[4] if len(reply) > 4 else None)
             return reply[2]
 
-    def after(self, coro):
-        """Run CORO once the answer to the CALL being handled has been sent."""
-        self._after.append(coro)
+    def after(self, name, coro):
+        """Run CORO as task NAME of app.spawn once the answer to the CALL being handled has
+        been sent (a task of that name still running is replaced)."""
+        self._after.append((name, coro))
 
     async def serve(self, conn):
         """Read frames from CONN until it closes."""
@@ -211,7 +212,7 @@ class Rpc:
             return await self._error(uid, CallError(INTERNAL, repr(e)[:200]))
         await self._send([_RESULT, uid, result], action)
         while self._after:
-            asyncio.create_task(self._after.pop(0))
+            self.app.spawn(*self._after.pop(0))
 
     async def _error(self, uid, e):
         if e.code == FORMATION:

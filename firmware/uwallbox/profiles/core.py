@@ -82,7 +82,7 @@ def remote_start(app, p):
         from .smartcharging import acceptable
         if not acceptable(app, cid, p["chargingProfile"]):
             return {"status": "Rejected"}
-    app.rpc.after(_remote_start(app, p["idTag"], cid, p.get("chargingProfile")))
+    app.rpc.after("remote-start:%d" % cid, _remote_start(app, p["idTag"], cid, p.get("chargingProfile")))
     return {"status": "Accepted"}
 
 
@@ -116,7 +116,7 @@ def remote_stop(app, p):
 
 def reset(app, p):
     reason = "HardReset" if p["type"] == "Hard" else "SoftReset"
-    app.rpc.after(app.reboot(reason))
+    app.rpc.after("reset", app.reboot(reason))
     return {"status": "Accepted"}
 
 

@@ -28,17 +28,6 @@ _INTERVAL = const(60)  # seconds between two attempts when the CSMS does not say
 _COPY = const(256)  # bytes of crash.log copied at a time
 _FINAL = ("DownloadFailed", "Installed", "InstallationFailed", "Uploaded", "UploadFailed")
 
-_tasks = {}  # "fw" / "diag" -> the task doing it: a new request replaces the one under way
-
-
-def _own(kind):
-    """The running task now does KIND: cancel the one it replaces."""
-    old = _tasks.get(kind)
-    if old:
-        old.cancel()
-    _tasks[kind] = asyncio.current_task()
-
-
 def _attempts(p):
     return max(1, p.get("retries", _ATTEMPTS)), max(0, p.get("retryInterval", _INTERVAL))
 
@@ -69,7 +58,7 @@ def update_firmware(app, p):
     tries, every = _attempts(p)
     store.save(files.FW_UPDATE, {"url": p["location"], "at": clock.parse(p["retrieveDate"]), "tries": tries,
                      "every": every, "step": "wait"})
-    app.rpc.after(_update(app))
+    app.rpc.after("firmware-update", _update(app))  # replaces an update under way
     return {}
 
 
@@ -95,7 +84,6 @@ async def _idle(app):
 
 async def _update(app):
     """Carry out the update in files.FW_UPDATE, from its retrieveDate to the reboot."""
-    _own("fw")
     job = store.load(files.FW_UPDATE)
     while app.clock.now() < job["at"]:
         await asyncio.sleep(1)
@@ -117,12 +105,12 @@ async def _update(app):
 
 
 async def resume(app):
-    """At boot, with files.FW_UPDATE in flash: carry on, or report how the update ended."""
+    """At boot, with files.FW_UPDATE in flash (app.py runs it as task "firmware-update"): carry on,
+    or report how the update ended."""
     job = store.load(files.FW_UPDATE, {})
     step = job.get("step")
     if step == "wait":
         return await _update(app)
-    _own("fw")
     if step != "install":
         return await _ended(app, "DownloadFailed")  # a reboot ended the download
     if ota.running() == job["from"]:  # the new slot did not boot, or the bootloader rolled back
@@ -135,7 +123,7 @@ async def resume(app):
 # -- GetDiagnostics
 def get_diagnostics(app, p):
     name = "diagnostics-%s.txt" % app.clock.iso().replace("-", "").replace(":", "")
-    app.rpc.after(_diagnostics(app, p, name))
+    app.rpc.after("diagnostics", _diagnostics(app, p, name))  # replaces an upload under way
     return {"fileName": name}
 
 
@@ -167,7 +155,6 @@ def _report(app):
 
 
 async def _diagnostics(app, p, name):
-    _own("diag")
     tries, every = _attempts(p)
     _report(app)
     await _status(app, "diagnostics", "Uploading")

@@ -46,7 +46,6 @@ _RENAMED = {"CSMSRootCertificate": certs.CSMS_ROOT, certs.CSMS_ROOT: "CSMSRootCe
 _STATUSES = ("Accepted", "Blocked", "ConcurrentTx", "Expired")  # 2.0.1's that 1.6 has too
 
 _signed = asyncio.Event()  # an accepted CertificateSigned arrived
-_signing = None  # the task requesting a V2G certificate
 
 
 # -- CSMS -> charge point
@@ -142,7 +141,7 @@ def _trigger_message(app, p):
         return {"status": "NotImplemented"}  # OCPP 1.6 TriggerMessage asks for the others
     if app.registration != "Accepted" or not store.exists(files.V2G_CSR):
         return {"status": "Rejected"}
-    app.rpc.after(_sign(app))
+    app.rpc.after("v2g-signing", _sign(app))
     return {"status": "Accepted"}
 
 
@@ -241,11 +240,7 @@ async def certificate_status(app, ocsp_request):
 async def _sign(app):
     """SignCertificate for v2g.csr; while no CertificateSigned follows within
     CertSigningWaitMinimum s (doubled each time), again, CertSigningRepeatTimes times. A newer
-    trigger replaces this run."""
-    global _signing
-    if _signing:
-        _signing.cancel()
-    _signing = asyncio.current_task()
+    trigger replaces this run (app.spawn)."""
     cfg = app.config
     wait = cfg["CertSigningWaitMinimum"]
     req = {"csr": pem.to_pem(certs.read(files.V2G_CSR), "CERTIFICATE REQUEST"), "certificateType": _V2G}

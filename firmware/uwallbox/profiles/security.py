@@ -28,7 +28,7 @@ _INTERVAL = const(60)  # seconds between two attempts when the CSMS does not say
 _SCHEMES = ("http://", "https://", "ftp://")
 _SKEW = const(300)  # seconds of clock difference tolerated at both ends of a validity period
 
-_job = {}  # the GetLog under way: "task", "id" (its requestId)
+_job = {}  # the GetLog under way (task "get-log"): "id", its requestId
 
 
 def _valid(app, der):
@@ -146,7 +146,7 @@ def extended_trigger_message(app, p):
     if app.registration != "Accepted" or (
             message == "SignChargePointCertificate" and not store.exists(files.CP_CSR)):
         return {"status": "Rejected"}
-    app.rpc.after(send(app, *make(app)))
+    app.rpc.after("trigger:" + message, send(app, *make(app)))
     return {"status": "Accepted"}
 
 
@@ -156,7 +156,7 @@ def get_log(app, p):
         return {"status": "Rejected"}
     name = "%s-%s.txt" % (p["logType"], app.clock.iso().replace("-", "").replace(":", ""))
     busy = bool(_job)
-    app.rpc.after(_get_log(app, p, name))
+    app.rpc.after("get-log", _get_log(app, p, name))
     return {"status": "AcceptedCanceled" if busy else "Accepted", "filename": name}
 
 
@@ -189,13 +189,8 @@ async def _report_upload(app, status, rid):
 
 
 async def _get_log(app, p, name):
-    """Upload the log, attempt after attempt; a newer GetLog cancels this one."""
-    old = _job.get("task")
-    if old:
-        old.cancel()
-    me = asyncio.current_task()
-    rid = p["requestId"]
-    _job.update(task=me, id=rid)
+    """Upload the log, attempt after attempt; a newer GetLog replaces this one (app.spawn)."""
+    rid = _job["id"] = p["requestId"]
     ok = False
     try:
         _extract(p)
@@ -210,7 +205,7 @@ async def _get_log(app, p, name):
             if ok:
                 break
     finally:
-        if _job.get("task") is me:
+        if app.tasks.get("get-log") is asyncio.current_task():  # not replaced
             _job.clear()
             store.remove(files.LOG_EXTRACT)
     await _report_upload(app, "Uploaded" if ok else "UploadFailure", rid)

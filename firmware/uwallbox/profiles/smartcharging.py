@@ -49,7 +49,7 @@ class Scheduler:
             except (KeyError, TypeError, ValueError):  # a write cut short, or not ours: no boot loop
                 store.remove(DIR + "/" + name)
         app.clock.listener = self.wake.set
-        asyncio.create_task(self.run())
+        app.spawn("smart-charging", self.run())
 
     def install(self, cid, p, ref=None):
         """Install profile P on connector CID (REF: a TxProfile's transaction), replacing the one

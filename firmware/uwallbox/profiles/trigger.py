@@ -82,7 +82,7 @@ def request(app, message, cid=None):
         return "Rejected"
     if app.registration != "Accepted" and message != "BootNotification":
         return "Rejected"
-    app.rpc.after(send(app, cid))
+    app.rpc.after("trigger:" + message, send(app, cid))
     return "Accepted"
 
 

@@ -77,7 +77,7 @@ class Metering:
                 req["transactionId"] = 0
                 app.journal.add("MeterValues", req, conn.tx["ref"])
         elif measurands and app.online.is_set():
-            asyncio.create_task(self._send(req))
+            app.spawn("meter-values:%d" % conn.id, self._send(req))  # replaces one not sent yet
 
     async def _send(self, req):
         try:
