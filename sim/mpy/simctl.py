@@ -263,8 +263,9 @@ class Control:
                 "ev": p.snapshot(),
                 "relay_open_latency_ms": p.latency_ms,
             })
-        return {"ocpp": {"connected": bool(getattr(app, "connected", False)),
-                         "registration": getattr(app, "registration", None),
+        session = getattr(app, "session", None)
+        return {"ocpp": {"connected": bool(getattr(session, "connected", False)),
+                         "registration": getattr(session, "registration", None),
                          "queued": len(app.journal) if getattr(app, "journal", None) else 0},
                 "connectors": conns,
                 "violations": ev.violations,

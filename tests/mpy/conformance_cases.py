@@ -35,15 +35,15 @@ def test_clock_aligned_instants_count_from_midnight():
 
 async def test_status_lasting_less_than_minimum_duration_is_dropped():
     app = fakes.app()
-    app.online.set()
+    app.session.online.set()
     app.config.set("MinimumStatusDuration", 1)
     c = app.connectors[0]
-    task = asyncio.create_task(app._statuses())
+    task = asyncio.create_task(app.statuses.run())
     await asyncio.sleep_ms(1300)
     app.rpc.sent.clear()
     for s in ("Preparing", "Available", "Preparing"):  # a flicker, then Preparing stays
         c.status = s
-        app.status_changed()
+        app.statuses.changed()
         await asyncio.sleep_ms(100)
     await asyncio.sleep_ms(600)
     ones = lambda: [p["status"] for a, p in app.rpc.sent if p["connectorId"] == 1]  # noqa: E731
@@ -55,15 +55,15 @@ async def test_status_lasting_less_than_minimum_duration_is_dropped():
 
 async def test_every_status_is_sent_in_order_with_minimum_duration_zero():
     app = fakes.app()
-    app.online.set()
+    app.session.online.set()
     c = app.connectors[0]
-    task = asyncio.create_task(app._statuses())
+    task = asyncio.create_task(app.statuses.run())
     await asyncio.sleep_ms(200)
     app.rpc.sent.clear()
     stamps = []
     for s in ("Preparing", "Charging", "Finishing"):  # each lasts 150 ms
         c.status = s
-        app.status_changed()
+        app.statuses.changed()
         stamps.append(app.clock.iso())
         await asyncio.sleep_ms(150)
     await asyncio.sleep_ms(200)

@@ -1,6 +1,15 @@
 # Test doubles shared by the MicroPython cases.
-import board
-from uwallbox.app import App
+import asyncio
+
+
+class Session:
+    """What the station's parts ask of app.session: `online` (an asyncio.Event) and `registration`."""
+
+    def __init__(self, online=False, registration=None):
+        self.online = asyncio.Event()
+        if online:
+            self.online.set()
+        self.registration = registration
 
 
 class FakeRpc:
@@ -38,7 +47,10 @@ class FakeRpc:
 
 def app(answers=None):
     """The real App of the sim board, registered, on a FakeRpc."""
+    import board  # here: the cases that need only the doubles do not pay for the App's heap
+    from uwallbox.app import App
+
     a = App(board)
     a.rpc = FakeRpc(answers, a)
-    a.registration = "Accepted"
+    a.session.registration = "Accepted"
     return a

@@ -1,6 +1,7 @@
 # MicroPython unit tests of the transaction-message journal.
 import asyncio
 
+import fakes
 from fakes import FakeRpc
 from uwallbox.errors import CallError
 from uwallbox.flash import store
@@ -13,8 +14,7 @@ class FakeApp:
     def __init__(self, answers):
         self.config = Config()
         self.rpc = FakeRpc(answers)
-        self.online = asyncio.Event()
-        self.online.set()
+        self.session = fakes.Session(online=True)
         self.done = []
 
     def delivered(self, action, ref, reply, payload):
@@ -61,13 +61,13 @@ async def test_survives_restart():
 
 async def test_waits_while_offline():
     app = FakeApp({"StartTransaction": _START})
-    app.online.clear()
+    app.session.online.clear()
     j = Journal(app)
     j.add("StartTransaction", {"connectorId": 1, "idTag": "A", "meterStart": 0, "timestamp": "t"}, 1)
     task = asyncio.create_task(j.run())
     await asyncio.sleep_ms(100)
     assert app.rpc.sent == [] and len(j) == 1
-    app.online.set()
+    app.session.online.set()
     for _ in range(100):
         if app.done:
             break

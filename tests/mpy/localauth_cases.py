@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 
+import fakes
 from rpc_cases import FakeConn
 from uwallbox import clock
 from uwallbox.errors import CallError
@@ -36,11 +37,12 @@ class FakeApp:
     def __init__(self):
         self.config = Config()
         self.clock = clock.Clock()
-        self.online = asyncio.Event()
+        self.session = fakes.Session()
+        self.statuses = self  # conflict() is all Auth asks of the app's Statuses
         self.rpc = FakeRpc()
         self.conflicts = []
 
-    def list_conflict(self, tag):
+    def conflict(self, tag):
         self.conflicts.append(tag)
 
 
@@ -296,7 +298,7 @@ async def test_list_before_cache():
 
 async def test_local_pre_authorize():
     app = FakeApp()
-    app.online.set()
+    app.session.online.set()
     auth = _listed(app, _entry("A"), _entry("OLD", expiry=_PAST))
     app.rpc.answers = {"A": {"status": "Accepted"}, "OLD": {"status": "Accepted", "expiryDate": _LATER}}
     assert (await auth.authorize("A"))["status"] == "Accepted"
@@ -310,7 +312,7 @@ async def test_local_pre_authorize():
 
 async def test_conflict_with_the_csms_reported_not_cached():
     app = FakeApp()
-    app.online.set()
+    app.session.online.set()
     auth = _listed(app, _entry("A"), _entry("B", "Blocked"))
     app.rpc.answers = {"A": {"status": "Blocked"}, "B": {"status": "Blocked"}, "C": {"status": "Accepted"}}
     assert (await auth.authorize("A"))["status"] == "Blocked"  # the CSMS's answer is used

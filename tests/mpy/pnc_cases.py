@@ -59,7 +59,7 @@ class PncCsms:
 def _app(enabled=True):
     app = App(board)
     app.rpc = PncCsms()
-    app.registration = "Accepted"
+    app.session.registration = "Accepted"
     if enabled:
         app.config.set("ISO15118PnCEnabled", True)
     return app
@@ -191,9 +191,9 @@ async def test_sign_certificate_is_repeated_until_signed():
     assert _answer(app, "TriggerMessage", {"requestedMessage": "SignV2GCertificate"}) == {
         "status": "Rejected"}  # no v2g.csr
     store.write(files.V2G_CSR, _read("v2g.csr.der", "rb"))
-    app.registration = "Pending"
+    app.session.registration = "Pending"
     assert _answer(app, "TriggerMessage", {"requestedMessage": "SignV2GCertificate"}) == {"status": "Rejected"}
-    app.registration = "Accepted"
+    app.session.registration = "Accepted"
     app.config.set("CertSigningWaitMinimum", 1)
     app.config.set("CertSigningRepeatTimes", 1)
     rpc = app.rpc

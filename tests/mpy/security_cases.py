@@ -168,7 +168,7 @@ async def test_extended_trigger_message():
                                             "LogStatusNotification", "Heartbeat"]
     assert app.rpc.sent[0][1]["csr"] == _read("cp.csr")
     assert app.rpc.sent[1][1] == {"status": "Idle"} and app.rpc.sent[2][1] == {"status": "Idle"}
-    app.registration = "Pending"
+    app.session.registration = "Pending"
     assert trigger("LogStatusNotification") == "Rejected"
 
 
@@ -198,7 +198,7 @@ async def test_events_delivered_in_order():
     app.security_event("SettingSystemTime", "+3600 s")
     await asyncio.sleep_ms(50)
     assert len(app.seclog.queue) == 2  # not sent while offline
-    app.online.set()
+    app.session.online.set()
     await asyncio.sleep_ms(50)
     assert len(app.seclog.queue) == 2  # the CSMS is unreachable: kept
     app.rpc.answers["SecurityEventNotification"] = CallError("GenericError", "no")

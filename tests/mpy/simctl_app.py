@@ -7,6 +7,11 @@ import board
 from uwallbox.hw.evse import Evse
 
 
+class Session:
+    connected = True
+    registration = "Accepted"
+
+
 class Clock:
     def __init__(self):
         self.offset = 0
@@ -40,8 +45,7 @@ class Conn:
 
 class App:
     def __init__(self):
-        self.connected = True
-        self.registration = "Accepted"
+        self.session = Session()
         self.clock = Clock()
         self.evses = [Evse(board, i) for i in range(len(board.CONNECTORS))]
         self.connectors = [Conn(i, e) for i, e in enumerate(self.evses)]

@@ -62,11 +62,11 @@ def test_unknown_message_not_implemented():
 
 async def test_not_registered():
     app = _app()
-    app.registration = "Pending"
+    app.session.registration = "Pending"
     assert _trigger(app, "Heartbeat") == "Rejected"
     assert _trigger(app, "BootNotification") == "Accepted"
     await app.rpc.flush()
-    assert app.rpc.sent == [] and app.boot_wake.is_set()  # registration sends it at once
+    assert app.rpc.sent == [] and app.session.boot_wake.is_set()  # registration sends it at once
 
 
 async def test_boot_notification():
@@ -144,11 +144,11 @@ async def _sent(app, n):
 
 async def test_status_notification_even_if_unchanged():
     app = _app()
-    app.online.set()
+    app.session.online.set()
     for c in app.connectors:
         c.update()
-    task = asyncio.create_task(app._statuses())
-    app.status_changed()
+    task = asyncio.create_task(app.statuses.run())
+    app.statuses.changed()
     assert [p["connectorId"] for a, p in await _sent(app, 3)] == [0, 1, 2]
     app.rpc.sent.clear()
     assert _trigger(app, "StatusNotification", 2) == "Accepted"

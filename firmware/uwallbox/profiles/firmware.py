@@ -37,7 +37,7 @@ async def _status(app, kind, status):
     status is Idle again. A lost notification is only logged (TriggerMessage may ask again)."""
     log("fw" if kind == "firmware" else "diag", status)
     setattr(app, kind + "_status", status)
-    await app.online.wait()
+    await app.session.online.wait()
     await send(app, ("Firmware" if kind == "firmware" else "Diagnostics") + "StatusNotification",
                {"status": status})
     if status in _FINAL:
@@ -115,7 +115,7 @@ async def resume(app):
         return await _ended(app, "DownloadFailed")  # a reboot ended the download
     if ota.running() == job["from"]:  # the new slot did not boot, or the bootloader rolled back
         return await _ended(app, "InstallationFailed")
-    await app.online.wait()
+    await app.session.online.wait()
     ota.confirm()  # registered: the new firmware works
     await _ended(app, "Installed")
 

@@ -139,7 +139,7 @@ def _get_installed_certificate_ids(app, p):
 def _trigger_message(app, p):
     if p["requestedMessage"] != "SignV2GCertificate":
         return {"status": "NotImplemented"}  # OCPP 1.6 TriggerMessage asks for the others
-    if app.registration != "Accepted" or not store.exists(files.V2G_CSR):
+    if app.session.registration != "Accepted" or not store.exists(files.V2G_CSR):
         return {"status": "Rejected"}
     app.rpc.after("v2g-signing", _sign(app))
     return {"status": "Accepted"}

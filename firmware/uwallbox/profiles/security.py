@@ -143,7 +143,7 @@ def extended_trigger_message(app, p):
     make = _TRIGGERS.get(message)
     if make is None:
         return {"status": request(app, message, p.get("connectorId"))}
-    if app.registration != "Accepted" or (
+    if app.session.registration != "Accepted" or (
             message == "SignChargePointCertificate" and not store.exists(files.CP_CSR)):
         return {"status": "Rejected"}
     app.rpc.after("trigger:" + message, send(app, *make(app)))
@@ -184,7 +184,7 @@ def _extract(p):
 
 
 async def _report_upload(app, status, rid):
-    await app.online.wait()
+    await app.session.online.wait()
     await send(app, "LogStatusNotification", {"status": status, "requestId": rid})
 
 

@@ -21,11 +21,11 @@ async def send(app, action, payload):
 
 
 async def _boot(app, cid):
-    if app.registration != "Accepted":
-        app.boot_wake.set()  # registration sends it now
+    if app.session.registration != "Accepted":
+        app.session.boot_wake.set()  # registration sends it now
         return
     try:
-        await app.boot_notification()
+        await app.session.boot_notification()
     except (Offline, CallError, asyncio.TimeoutError) as e:
         log("!", "triggered BootNotification not sent: %r" % e)
 
@@ -39,7 +39,7 @@ async def _firmware(app, cid):
 
 
 async def _heartbeat(app, cid):
-    await app.heartbeat()
+    await app.session.heartbeat()
 
 
 async def _meter_values(app, cid):
@@ -58,7 +58,7 @@ async def _meter_values(app, cid):
 
 
 async def _status(app, cid):
-    app.report_status(cid)
+    app.statuses.report(cid)
 
 
 _SENDERS = {
@@ -80,7 +80,7 @@ def request(app, message, cid=None):
         return "NotImplemented"
     if cid is not None and not 0 <= cid <= len(app.connectors):
         return "Rejected"
-    if app.registration != "Accepted" and message != "BootNotification":
+    if app.session.registration != "Accepted" and message != "BootNotification":
         return "Rejected"
     app.rpc.after("trigger:" + message, send(app, cid))
     return "Accepted"

@@ -61,7 +61,7 @@ class Auth:
         listed = self.listed(tag)
         if listed is not None:
             if _status(listed, self.app.clock.now()) != info["status"]:
-                self.app.list_conflict(tag)
+                self.app.statuses.conflict(tag)
             return
         if not self.app.config["AuthorizationCacheEnabled"]:
             return
@@ -81,7 +81,7 @@ class Auth:
         app, cfg = self.app, self.app.config
         now = app.clock.now()
         local = self.local(tag)
-        if app.online.is_set():
+        if app.session.online.is_set():
             if cfg["LocalPreAuthorize"] and _valid(local, now):
                 return local
             try:

@@ -208,7 +208,7 @@ class Connector:
         if (status, error) != (self.status, self.error):
             log("stat", "connector %d: %s%s" % (self.id, status, "" if error == "NoError" else " " + error))
             self.status, self.error = status, error
-            self.app.status_changed()
+            self.app.statuses.changed()
 
     async def run(self):
         self.apply()

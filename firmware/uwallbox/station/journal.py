@@ -88,7 +88,7 @@ class Journal:
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            await self.app.online.wait()
+            await self.app.session.online.wait()
             name = names[0]
             msg = self.read(name)
             if msg is None:  # unreadable: cannot be delivered

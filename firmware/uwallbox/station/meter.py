@@ -76,7 +76,7 @@ class Metering:
             if measurands:
                 req["transactionId"] = 0
                 app.journal.add("MeterValues", req, conn.tx["ref"])
-        elif measurands and app.online.is_set():
+        elif measurands and app.session.online.is_set():
             app.spawn("meter-values:%d" % conn.id, self._send(req))  # replaces one not sent yet
 
     async def _send(self, req):

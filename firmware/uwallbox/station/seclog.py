@@ -64,7 +64,7 @@ class SecurityLog:
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            await self.app.online.wait()
+            await self.app.session.online.wait()
             event = self.queue[0]
             kind, when, info = event
             req = {"type": kind, "timestamp": when}
