@@ -9,10 +9,7 @@ Pin choices (docs/ARCHITECTURE.md, REFERENCE.md section 10):
 - every digital input is active-high (interface board): relay_fb 1 = contacts closed,
   rcd_trip 1 = tripped, lock_fb 1 = locked; outputs are active-high (1 = energise).
 """
-import time
-
-from uwallbox import files
-from uwallbox.flash import store
+from uwallbox.hw.estimated import EstimatedMeter
 
 NAME = "esp32-devkitc"
 MAX_CURRENT_A = 32      # supply and contactor rating per connector
@@ -46,51 +43,10 @@ BUTTON = 0              # GPIO0: BOOT button, active low (strapping pin, input o
 _meters = []
 
 
-class EstimatedMeter:
-    """An ESTIMATE of the energy, for boards without a meter chip: integrates the offered
-    current x VOLTAGE_V x PHASES while the contactor is closed (the EV may draw less than it is
-    offered, so this is an upper bound). `read() -> (energy_wh, power_w, amps, volts)`.
-
-    The register never goes backwards across restarts: read() returns only values persisted in
-    flash (files.METER, written atomically). To spare the flash it persists at most every
-    PERSIST_S seconds, so a reading lags the integration by up to that time.
-    """
-    PERSIST_S = 30
-
-    def __init__(self, index):
-        self.index = index
-        self.path = files.METER % (index + 1)
-        self.evse = None          # set by attach()
-        self._saved = 0
-        self._saved = int(store.load(self.path, {}).get("wh", 0))
-        self._energy = float(self._saved)
-        self._t = time.ticks_ms()
-        self._t_saved = self._t
-        self.power = 0.0
-
-    def _integrate(self):
-        now = time.ticks_ms()
-        dt = time.ticks_diff(now, self._t)
-        self._t = now
-        self._energy += self.power * dt / 3600000
-        e = self.evse
-        self.power = e.offered_a * VOLTAGE_V * PHASES if (e is not None and e.relay) else 0.0
-
-    def read(self):
-        self._integrate()
-        wh = int(self._energy)
-        if wh > self._saved and (time.ticks_diff(self._t, self._t_saved) >= self.PERSIST_S * 1000
-                                 or self.power == 0.0):
-            store.save(self.path, {"wh": wh})
-            self._saved = wh
-            self._t_saved = self._t
-        a = self.power / VOLTAGE_V / PHASES
-        return (self._saved, self.power, (a, a, a), (float(VOLTAGE_V),) * 3)
-
-
 def meter(index):
+    """No meter chip: the energy is estimated from the offer (uwallbox/hw/estimated.py)."""
     while len(_meters) <= index:
-        _meters.append(EstimatedMeter(len(_meters)))
+        _meters.append(EstimatedMeter(len(_meters), VOLTAGE_V, PHASES))
     return _meters[index]
 
 

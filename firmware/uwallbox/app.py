@@ -13,7 +13,7 @@ import machine
 
 from . import VERSION, clock, files
 from .flash import store
-from .hw.evse import Evse
+from .hw.evse import Evse, start_timer, stop_timer
 from .log import log
 from .ocpp import routes
 from .ocpp.rpc import Rpc
@@ -182,7 +182,7 @@ class App:
     async def shutdown(self):
         """Stop for good (Ctrl-C): contactors open, pilots at +12 V, the link closed properly.
         Transactions stay in flash and end with PowerLoss at the next boot, as after a cut."""
-        Evse.stop_timer()
+        stop_timer()
         crashguard.safe(self.board, 1)
         await self.session.close("shutting down")
         log("boot", "stopped")
@@ -197,7 +197,7 @@ class App:
             await asyncio.sleep_ms(100)
         log("boot", "restarting (%s)" % reason)
         await self.session.close("restarting")  # the CSMS learns that the link ends on purpose
-        Evse.stop_timer()
+        stop_timer()
         machine.reset()
 
     # -- the tasks: every long-lived task and every job has its owner here
@@ -232,7 +232,7 @@ class App:
         log("boot", "uwallbox %s on board %s, %d connector(s), charge point %s" % (
             VERSION, self.board.NAME, len(self.connectors), self.config["ChargePointId"]))
         asyncio.get_event_loop().set_exception_handler(self._unowned)
-        Evse.start_timer(self.evses)
+        start_timer(self.evses)
         for c in self.connectors:
             self.spawn("connector%d" % c.id, c.run())
         self.spawn("connection", self.session.run())

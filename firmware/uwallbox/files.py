@@ -12,7 +12,7 @@ TX = "tx%d.json"  # % connector id: its running transaction (station/connector.p
 JOURNAL = "txq"  # folder: one queued transaction message a file, txq/NNNNNNNN (station/journal.py)
 TX_IDS = "txids.json"  # local transaction reference -> the CSMS's transactionId (station/journal.py)
 JOURNAL_COUNTERS = "journal.json"  # the last transaction reference and message number used (station/journal.py)
-METER = "meter%d.json"  # % connector id: the register of an estimated meter (boards/esp32-devkitc)
+METER = "meter%d.json"  # % connector id: the register of an estimated meter (hw/estimated.py)
 # authorization
 AUTH_CACHE = "authcache.json"  # authorization cache (station/auth.py)
 LOCAL_LIST = "lal"  # folder: the local authorization list, lal/index and lal/B.G (flash/cardstore.py)

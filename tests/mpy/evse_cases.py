@@ -36,7 +36,7 @@ def session(e):
     EV.update({"plug": True})
     e.allow = True
     run(e, 8)
-    assert e.cp == "B" and e.offered_a > 0 and e._test == 0 and not e._test_due
+    assert e.cp == "B" and e.offered_a > 0 and e.rcd.phase == 0 and not e.rcd.due
     return e
 
 
@@ -165,12 +165,12 @@ def test_rcd_self_test_pulse_trips_input():
     run(e)
     trip = machine.Pin(board.CONNECTORS[0]["rcd_trip"])
     assert trip.value() == 0
-    e._rcd_test.on()
+    e.rcd.test_out.on()
     assert trip.value() == 1
-    e._rcd_test.off()
+    e.rcd.test_out.off()
     assert trip.value() == 0
     EV.update({"rcd_broken": True}, plant.FAULT_FIELDS)
-    e._rcd_test.on()
+    e.rcd.test_out.on()
     assert trip.value() == 0      # a dead RCD does not answer the test
 
 
@@ -185,9 +185,9 @@ def test_rcd_self_test_at_start_up():
     assert EV.rcd_tests == 1 and TEST_OUT.value() == 1 and TRIP.value() == 1
     assert e.fault is None            # the test masks the trip input
     e.step()
-    assert TEST_OUT.value() == 0 and TRIP.value() == 0 and e._test != 0   # released: waiting
+    assert TEST_OUT.value() == 0 and TRIP.value() == 0 and e.rcd.phase != 0   # released: waiting
     e.step()
-    assert e._test == 0 and e.fault is None and not e._rcd_dead
+    assert e.rcd.phase == 0 and e.fault is None and not e.rcd.dead
     run(e, 30)
     assert EV.rcd_tests == 1          # once
 
@@ -219,7 +219,7 @@ def test_rcd_self_test_failure_at_start_up_latches():
     run(e, 20)                        # the pulse, then 190 ms of waiting for the trip
     assert e.fault is None and TEST_OUT.value() == 1     # still within the 200 ms bound
     e.step()
-    assert e.fault == "GroundFailure" and TEST_OUT.value() == 0 and e._rcd_dead
+    assert e.fault == "GroundFailure" and TEST_OUT.value() == 0 and e.rcd.dead
     EV.update({"plug": True, "charge": True})
     e.allow = True
     run(e, 60)
@@ -233,7 +233,7 @@ def test_rcd_self_test_failure_at_start_up_latches():
     assert e.fault == "GroundFailure"  # nor its repair alone: a test must pass
     EV.update({"plug": True})
     run(e, 5)                         # the plug-in retries the test, which passes
-    assert e.fault is None and not e._rcd_dead and EV.rcd_tests == 3
+    assert e.fault is None and not e.rcd.dead and EV.rcd_tests == 3
     run(e, 8)
     assert e.relay
     assert plant.violations == [], plant.violations
@@ -266,9 +266,9 @@ def test_rcd_that_stays_tripped_after_its_test_is_a_trip():
     EV.update({"rcd": True}, plant.FAULT_FIELDS)      # ... and the trip does not release
     e.allow = True
     run(e, 20)
-    assert e.fault is None and e._test != 0 and not e.relay   # still waiting for the release
+    assert e.fault is None and e.rcd.phase != 0 and not e.relay   # still waiting for the release
     e.step()
-    assert e.fault == "GroundFailure" and not e._rcd_dead and not e.relay
+    assert e.fault == "GroundFailure" and not e.rcd.dead and not e.relay
     EV.update({"rcd": False}, plant.FAULT_FIELDS)
     run(e, 10)
     assert e.fault == "GroundFailure" and not e.relay  # latched like any trip: until unplugged
@@ -487,7 +487,7 @@ async def _charging_on_timer(e):
 
 async def test_timer_opens_relay_while_main_thread_busy():
     e = make()
-    Evse.start_timer([e])
+    evse_mod.start_timer([e])
     idle = asyncio.create_task(machine._idle_loop(5))
     try:
         assert await _charging_on_timer(e) < 500
@@ -502,7 +502,7 @@ async def test_timer_opens_relay_while_main_thread_busy():
         assert plant.violations == [], plant.violations
     finally:
         idle.cancel()
-        Evse.stop_timer()
+        evse_mod.stop_timer()
     assert evse_mod._timer is None
 
 
@@ -519,7 +519,7 @@ def test_timer_steps_every_10ms():
     t = time.ticks_ms()
     while time.ticks_diff(time.ticks_ms(), t) < 200:
         pass
-    Evse.deinit()
+    evse_mod.stop_timer()
     n = count[0]
     assert 12 <= n <= 21, n        # 20 nominal; a loaded machine may delay a few
     t = time.ticks_ms()
@@ -554,7 +554,7 @@ def test_meter_persists_and_never_goes_backwards():
 
 async def test_timer_rcd_trip_opens_within_100ms():
     e = make()
-    Evse.start_timer([e])
+    evse_mod.start_timer([e])
     idle = asyncio.create_task(machine._idle_loop(5))
     try:
         await _charging_on_timer(e)
@@ -566,7 +566,7 @@ async def test_timer_rcd_trip_opens_within_100ms():
         assert plant.violations == [], plant.violations
     finally:
         idle.cancel()
-        Evse.stop_timer()
+        evse_mod.stop_timer()
 
 
 async def test_board_attach_owns_cancellable_tasks():

@@ -4,7 +4,7 @@
 import asyncio
 
 import board
-from uwallbox.hw.evse import Evse
+from uwallbox.hw.evse import Evse, start_timer
 
 
 class Session:
@@ -62,7 +62,7 @@ class App:
         c.evse.allow = True
 
     async def run(self):
-        Evse.start_timer(self.evses)
+        start_timer(self.evses)
         board.attach(self)
         while True:
             for c in self.connectors:

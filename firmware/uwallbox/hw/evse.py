@@ -1,7 +1,7 @@
 """The IEC 61851-1 state machine of one connector (docs/ARCHITECTURE.md, "Hardware layer";
 docs/HARDWARE.md, "Safety rules").
 
-`Evse.step()` runs every 10 ms from one `machine.Timer` soft callback (`Evse.start_timer(evses)`),
+`Evse.step()` runs every 10 ms from one `machine.Timer` soft callback (`start_timer(evses)`),
 so it keeps running while asyncio tasks are busy. It never waits on the network and imports no
 OCPP code.
 
@@ -25,12 +25,10 @@ Rules:
   Below 6 A, or `allow` false, or a latched fault, or state E: standby (steady +12 V, the EV
   stays in B, offered 0).
   `available` false: pilot disabled (steady -12 V, cp reads F; `plugged` keeps its last value).
-- RCD self-test (boards with rcd_trip and rcd_test): at start-up and on each rising edge of
-  plugged-and-allow (before each session draws energy), with the contactor open: rcd_test high,
-  the trip input must follow within 200 ms; rcd_test low, the trip input must release within
-  200 ms. The input is masked while the test runs. No answer to the pulse (a dead RCD) latches
-  GroundFailure until a test passes; the test is then repeated when an EV is plugged in and on
-  `clear_fault()`. No release is a trip (a residual current, or a stuck RCD).
+- RCD self-test (boards with rcd_trip and rcd_test; rcd.py runs it): at start-up and on each
+  rising edge of plugged-and-allow (before each session draws energy), with the contactor open.
+  A failed test latches GroundFailure until a test passes; the test is then repeated when an EV
+  is plugged in and on `clear_fault()`.
 - Latched faults, cleared when the EV is unplugged (cp A) and the cause is gone, or by
   `clear_fault()` once the cause is gone: GroundFailure (RCD trip input, or a failed self-test),
   PowerSwitchFailure (feedback closed 200 ms or more after opening, or before closing),
@@ -45,7 +43,6 @@ import sys
 
 import asyncio
 import machine
-from machine import Pin
 from micropython import const
 
 from .pilot import Pilot, classify
@@ -56,15 +53,12 @@ _WELD_STEPS = const(20)   # steps after opening before the feedback must show op
 _LOCK_STEPS = const(50)   # steps the lock actuator may take (500 ms)
 _DIODE_STEPS = const(3)   # consecutive bad low levels before the diode fault
 _DIODE_MV = const(-10500)  # the low level must be below this while the PWM oscillates
-_TEST_STEPS = const(20)   # steps each half of the RCD self-test may take (200 ms)
 
 _OFF = const(0)           # pilot modes
 _STANDBY = const(1)
 _OFFER = const(2)
 
-_IDLE = const(0)          # RCD self-test phases
-_PULSE = const(1)         # rcd_test high: waiting for the trip input
-_RELEASE = const(2)       # rcd_test low again: waiting for the trip input to release
+_PLUGGED = {"A": False, "B": True, "C": True, "D": True}  # E and F keep the last value
 
 
 class Evse:
@@ -80,16 +74,16 @@ class Evse:
         self.contactor = Contactor(c["relay"], c.get("relay_fb"))
         self.pp = None
         self.lock_hw = None
+        self.rcd = None
         if socket and c.get("pp_adc") is not None:
             from .pp import Proximity
             self.pp = Proximity(c["pp_adc"], board.PP_CAL)
         if socket and c.get("lock") is not None:
             from .lock import Lock
             self.lock_hw = Lock(c["lock"], c.get("lock_fb"))
-        self._rcd = None if c.get("rcd_trip") is None else Pin(c["rcd_trip"], Pin.IN)
-        self._rcd_test = None    # the self-test needs both pins
-        if self._rcd is not None and c.get("rcd_test") is not None:
-            self._rcd_test = Pin(c["rcd_test"], Pin.OUT, value=0)
+        if c.get("rcd_trip") is not None:
+            from .rcd import Rcd
+            self.rcd = Rcd(c["rcd_trip"], c.get("rcd_test"))  # the self-test needs both pins
         # inputs
         self.allow = False
         self.limit_a = None
@@ -117,86 +111,94 @@ class Evse:
         self._lock_steps = 0
         self._offer = -1.0       # current the PWM offers (-1: none)
         self._errors = 0
-        self._test_due = self._rcd_test is not None   # RCD self-test: wanted (start-up),
-        self._test = _IDLE                              # its phase,
-        self._test_n = 0                                # steps in the phase
-        self._rcd_dead = False   # the last self-test failed
 
-    # -- the 10 ms step
+    # -- the 10 ms step: sense, judge, act, report
     def step(self):
         p = self.pilot
-        c = self.contactor
         osc = p.oscillating                      # PWM during this sample
-        high = p.measure()
-        raw = classify(high, self.cp)
-        if raw == self._cand:
-            self._cnt += 1
-        else:
-            self._cand = raw
-            self._cnt = 1
-        cp = self.cp
-        if raw != cp and self._cnt >= 2:
-            cp = raw
-        plugged = self.plugged
-        if cp == "A":
-            plugged = False
-        elif cp == "B" or cp == "C" or cp == "D":
-            plugged = True
-        raw_ev = raw == "B" or raw == "C" or raw == "D"
+        raw = classify(p.measure(), self.cp)
+        cp = self._debounce(raw)
+        plugged = _PLUGGED.get(cp, self.plugged)
         pa = plugged and self.allow
-
-        # -- faults
-        latched = self._latched
-        if self._rcd_test is not None and (
-                (pa and not self._pa) or (plugged and not self.plugged and self._rcd_dead)):
-            self._test_due = True
-        if self._rcd is not None:
-            latched = self._rcd_check(latched)
-        if osc and self._osc and raw_ev and p.low_mv > _DIODE_MV:
-            self._diode_bad += 1
-            if self._diode_bad >= _DIODE_STEPS and latched is None:
-                latched = "EVCommunicationError"
-        else:
-            self._diode_bad = 0
-        self._osc = self._osc + 1 if osc else 0
-        if not c.closed:
-            if self._since_open < _WELD_STEPS:
-                self._since_open += 1
-            elif c.welded() and latched is None:
-                latched = "PowerSwitchFailure"
-
-        # -- socket lock
-        lk = self.lock_hw
-        if lk is not None:
-            want = lk.commanded
-            if pa and not self._pa:
-                want = True
-            elif cp == "A" and not self.hold_lock:
-                want = False
-            if want != lk.commanded:
-                if not want and c.closed:
-                    c.open()
-                    self._since_open = 0
-                if want:
-                    lk.lock()
-                else:
-                    lk.unlock()
-                self._lock_steps = 0
-            elif self._lock_steps < _LOCK_STEPS:
-                self._lock_steps += 1
-            elif not lk.ok() and latched is None:
-                latched = "ConnectorLockFailure"
+        latched = self._faults(raw, plugged, pa, osc)
+        if self.lock_hw is not None:
+            latched = self._lock(cp, pa, latched)
         self._pa = pa
-
-        # -- clear latched faults whose cause is gone
         if latched is not None and self._cause_gone(latched, cp):
             latched = None
         self._latched = latched
         fault = latched
         if fault is None and (cp == "E" or (cp == "D" and not self._vent)):
             fault = "OtherError"
+        a = self._limit()
+        if not self.available:
+            mode = _OFF
+        elif latched is not None or cp == "E" or not self.allow or a < 6:
+            mode = _STANDBY     # (D without ventilation keeps the PWM: the EV may go back to C)
+        else:
+            mode = _OFFER
+        fault = self._switch(mode, a, raw, cp, osc, fault)
+        self._report(cp, plugged, mode, a, fault)
 
-        # -- offered current and pilot mode
+    def _debounce(self, raw):
+        """The pilot state after debouncing: RAW once it has been read twice in a row."""
+        if raw == self._cand:
+            self._cnt += 1
+        else:
+            self._cand = raw
+            self._cnt = 1
+        return raw if raw != self.cp and self._cnt >= 2 else self.cp
+
+    def _faults(self, raw, plugged, pa, osc):
+        """The latched fault after this step's RCD, EV diode and weld checks."""
+        latched = self._latched
+        rcd = self.rcd
+        if rcd is not None:
+            if (pa and not self._pa) or (plugged and not self.plugged and rcd.dead):
+                rcd.want_test()
+            latched = rcd.step(latched)
+        if osc and self._osc and (raw == "B" or raw == "C" or raw == "D") and self.pilot.low_mv > _DIODE_MV:
+            self._diode_bad += 1
+            if self._diode_bad >= _DIODE_STEPS and latched is None:
+                latched = "EVCommunicationError"
+        else:
+            self._diode_bad = 0
+        self._osc = self._osc + 1 if osc else 0
+        c = self.contactor
+        if not c.closed:
+            if self._since_open < _WELD_STEPS:
+                self._since_open += 1
+            elif c.welded() and latched is None:
+                latched = "PowerSwitchFailure"
+        return latched
+
+    def _lock(self, cp, pa, latched):
+        """Socket boards: lock on the rising edge of plugged-and-allow, unlock when unplugged
+        (unless hold_lock; the contactor opens first); a lock that does not follow is a fault."""
+        lk = self.lock_hw
+        c = self.contactor
+        want = lk.commanded
+        if pa and not self._pa:
+            want = True
+        elif cp == "A" and not self.hold_lock:
+            want = False
+        if want != lk.commanded:
+            if not want and c.closed:
+                c.open()
+                self._since_open = 0
+            if want:
+                lk.lock()
+            else:
+                lk.unlock()
+            self._lock_steps = 0
+        elif self._lock_steps < _LOCK_STEPS:
+            self._lock_steps += 1
+        elif not lk.ok() and latched is None:
+            latched = "ConnectorLockFailure"
+        return latched
+
+    def _limit(self):
+        """The current that may be offered: min(board, max_a, limit_a, the cable's rating)."""
         a = self._board_max
         if self.max_a < a:
             a = self.max_a
@@ -211,17 +213,18 @@ class Evse:
                 a = 0.0
             elif r < a:
                 a = r
-        if not self.available:
-            mode = _OFF
-        elif latched is not None or cp == "E" or not self.allow or a < 6:
-            mode = _STANDBY     # (D without ventilation keeps the PWM: the EV may go back to C)
-        else:
-            mode = _OFFER
+        return a
 
-        # -- contactor: open first, then the pilot, then close
+    def _switch(self, mode, a, raw, cp, osc, fault):
+        """The contactor opens first, then the pilot changes, then the contactor may close.
+        Returns the fault (a weld found before closing is one)."""
+        p = self.pilot
+        c = self.contactor
+        lk = self.lock_hw
         st_ok = (raw == "C" and cp == "C") or (self._vent and raw == "D" and cp == "D")
-        may = (mode == _OFFER and osc and st_ok and fault is None and self._test == _IDLE
-               and not self._test_due and (lk is None or (lk.commanded and lk.locked)))
+        may = (mode == _OFFER and osc and st_ok and fault is None
+               and (self.rcd is None or self.rcd.quiet())
+               and (lk is None or (lk.commanded and lk.locked)))
         if c.closed and not may:
             c.open()
             self._since_open = 0
@@ -240,8 +243,10 @@ class Evse:
                 self._latched = fault = "PowerSwitchFailure"
             else:
                 c.close()
+        return fault
 
-        # -- outputs
+    def _report(self, cp, plugged, mode, a, fault):
+        """Set the outputs; `changed` when one of them did."""
         ch = False
         if cp != self.cp:
             self.cp = cp
@@ -253,8 +258,9 @@ class Evse:
         if ready != self.ready:
             self.ready = ready
             ch = True
-        if c.closed != self.relay:
-            self.relay = c.closed
+        closed = self.contactor.closed
+        if closed != self.relay:
+            self.relay = closed
             ch = True
         if mode != _OFFER:
             a = 0.0
@@ -264,51 +270,12 @@ class Evse:
         if fault != self.fault:
             self.fault = fault
             ch = True
-        locked = lk is not None and lk.locked
+        locked = self.lock_hw is not None and self.lock_hw.locked
         if locked != self.locked:
             self.locked = locked
             ch = True
         if ch:
             self.changed.set()
-
-    def _rcd_check(self, latched):
-        """The RCD this step: its trip input, or one step of the self-test (the contactor stays
-        open while a test is due or runs; the test masks the input). Returns the latched fault."""
-        tripped = self._rcd.value()
-        test = self._rcd_test
-        phase = self._test
-        if phase == _IDLE:
-            if tripped:
-                latched = "GroundFailure"
-            elif self._test_due:
-                test.on()
-                self._test = _PULSE
-                self._test_n = 0
-            self._test_due = False
-        else:
-            n = self._test_n + 1
-            self._test_n = n
-            if phase == _PULSE:
-                if tripped:
-                    test.off()
-                    self._test = _RELEASE
-                    self._test_n = 0
-                elif n >= _TEST_STEPS:
-                    test.off()
-                    self._test = _IDLE
-                    self._rcd_dead = True
-            elif not tripped:
-                self._test = _IDLE
-                if self._rcd_dead and latched == "GroundFailure":
-                    latched = None   # the RCD works again
-                self._rcd_dead = False
-            elif n >= _TEST_STEPS:   # it answered but stays tripped: a residual current
-                self._test = _IDLE
-                self._rcd_dead = False
-                latched = "GroundFailure"
-        if self._rcd_dead and latched is None:
-            latched = "GroundFailure"
-        return latched
 
     def _cause_gone(self, code, cp):
         if code == "ConnectorLockFailure":
@@ -319,7 +286,7 @@ class Evse:
 
     def _cause_clear(self, code):
         if code == "GroundFailure":
-            return not self._rcd_dead and (self._rcd is None or not self._rcd.value())
+            return self.rcd is None or self.rcd.cleared()
         if code == "PowerSwitchFailure":
             return not self.contactor.welded()
         if code == "ConnectorLockFailure":
@@ -347,8 +314,8 @@ class Evse:
     def clear_fault(self):
         """Clear a latched fault if its cause is gone; True if no latched fault remains. After a
         failed RCD self-test, starts another one: its success clears the fault."""
-        if self._rcd_dead:
-            self._test_due = True
+        if self.rcd is not None and self.rcd.dead:
+            self.rcd.want_test()
         f = self._latched
         if f is not None and self._cause_clear(f):
             self._latched = None
@@ -375,17 +342,6 @@ class Evse:
         self.locked = lk.locked
         self.changed.set()
         return not lk.locked
-
-    # -- the timer
-    @staticmethod
-    def start_timer(evses, period=_PERIOD_MS):
-        return start_timer(evses, period)
-
-    @staticmethod
-    def stop_timer():
-        stop_timer()
-
-    deinit = stop_timer
 
 
 class _Ticker:
@@ -423,5 +379,3 @@ def stop_timer():
     _timer = None
     _ticker = None
 
-
-deinit = stop_timer
