@@ -114,7 +114,7 @@ class App:
         """A card at the reader: stops its own transaction, else authorizes and starts one."""
         log("card", tag)
         for c in self.connectors:
-            if c.tx and same(c.tx["tag"], tag):
+            if c.tx and same(c.tx.tag, tag):
                 c.stop("Local", tag)
                 return
         info = await self.auth.authorize(tag)
@@ -123,7 +123,7 @@ class App:
         # Blocked or Expired card of the group may not end someone's charge)
         if parent and info.get("status") == "Accepted":
             for c in self.connectors:
-                if c.tx and same(c.tx["parent"], parent):
+                if c.tx and same(c.tx.parent, parent):
                     c.stop("Local", tag)
                     return
         if info.get("status") != "Accepted":
@@ -159,9 +159,9 @@ class App:
         if action != "StartTransaction":
             return
         for c in self.connectors:
-            if c.tx and c.tx["ref"] == ref:
+            if c.tx and c.tx.ref == ref:
                 if info.get("parentIdTag"):
-                    c.tx["parent"] = info["parentIdTag"]
+                    c.tx.parent = info["parentIdTag"]
                     c.save()
                 if info["status"] != "Accepted":
                     log("auth", "CSMS refused %s: %s" % (tag, info["status"]))

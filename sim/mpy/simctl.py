@@ -51,7 +51,7 @@ class Control:
         self.sim_heap = sim_heap
         self.server = None
         for p, c in zip(plants, app.connectors):   # the plant checks closings against OCPP
-            p.authorized = lambda c=c: bool(c.tx and c.tx["ok"])
+            p.authorized = lambda c=c: bool(c.tx and c.tx.allowed)
 
     async def serve(self, port, host="127.0.0.1"):
         """Run the server until cancelled (prints the "control API on" line once listening)."""

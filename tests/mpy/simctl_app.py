@@ -5,6 +5,7 @@ import asyncio
 
 import board
 from uwallbox.hw.evse import Evse, start_timer
+from uwallbox.station.connector import Transaction
 
 
 class Session:
@@ -58,7 +59,7 @@ class App:
         print("card", tag)
         c = self.connectors[0]
         c.transaction_id = 42
-        c.tx = {"ok": True}
+        c.tx = Transaction(1, tag, None, 0, 0, [])
         c.evse.allow = True
 
     async def run(self):

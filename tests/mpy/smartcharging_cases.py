@@ -7,6 +7,7 @@ import os
 from uwallbox.clock import Clock, iso
 from uwallbox.profiles import smartcharging as sc
 from uwallbox.station.config import Config
+from uwallbox.station.connector import Transaction
 
 
 class FakeEvse:
@@ -24,7 +25,7 @@ class FakeConnector:
         self.transaction_id = None
 
     def begin(self, ref, t0, tid=None):
-        self.tx = {"ref": ref, "t0": t0, "ok": True}
+        self.tx = Transaction(ref, "TAG", None, 0, t0, [])
         self.transaction_id = tid
 
 

@@ -113,7 +113,7 @@ async def test_meter_values_every_connector_with_transaction():
     c = app.connectors[0]
     app.evses[0].plugged = True
     c.start("TAG", {"status": "Accepted"})
-    app.journal.ids[str(c.tx["ref"])] = 42  # the CSMS's transactionId
+    app.journal.ids[str(c.tx.ref)] = 42  # the CSMS's transactionId
     queued = len(app.journal)
     assert _trigger(app, "MeterValues") == "Accepted"
     await app.rpc.flush()

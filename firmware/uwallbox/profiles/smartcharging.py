@@ -28,7 +28,7 @@ def _path(pid):
 
 def _connectors(app):
     """What schedule.offers needs of each connector."""
-    return [(c.tx["ref"], int(c.tx["t0"]), c.tx["ok"], c.evse.max_a) if c.tx
+    return [(c.tx.ref, int(c.tx.started), c.tx.allowed, c.evse.max_a) if c.tx
             else (None, None, False, c.evse.max_a) for c in app.connectors]
 
 
@@ -85,14 +85,14 @@ class Scheduler:
         for cid in list(self.pending):
             c = self.app.connector(cid)
             if c.tx:
-                why = self.install(cid, self.pending.pop(cid), c.tx["ref"])
+                why = self.install(cid, self.pending.pop(cid), c.tx.ref)
                 if why:
                     log("smart", "RemoteStartTransaction profile dropped: " + why)
             elif c.pending is None:
                 del self.pending[cid]
         for q in [q for q in self.profiles if q.purpose == TX]:
             c = self.app.connector(q.cid)
-            if c is None or c.tx is None or c.tx["ref"] != q.ref:
+            if c is None or c.tx is None or c.tx.ref != q.ref:
                 self.remove(q)
 
     def apply(self):
@@ -183,7 +183,7 @@ def set_charging_profile(app, p):
     why = _refusal(app, cid, prof)
     if why is None:
         tx = app.connector(cid).tx if prof["chargingProfilePurpose"] == "TxProfile" else None
-        why = scheduler(app).install(cid, prof, tx and tx["ref"])
+        why = scheduler(app).install(cid, prof, tx and tx.ref)
     if why:
         log("smart", "profile %d refused: %s" % (prof["chargingProfileId"], why))
         return {"status": "Rejected"}

@@ -10,6 +10,48 @@ _TD_MAX = const(24)  # meterValues kept for transactionData
 _TX_STATUSES = ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE")
 
 
+class Transaction:
+    """The transaction running on a connector, kept in flash (files.TX) until it stops; the
+    key of each field in that file is in brackets.
+
+    ref [ref]: its local reference, the journal sequence number of its StartTransaction; the
+        CSMS's transactionId is journal.tid(ref), once the StartTransaction has been answered.
+    tag [tag], parent [parent]: the idTag that started it and its parentIdTag (or None).
+    start_wh [start]: the meter at the start. meter_wh [meter]: the last reading persisted, the
+        meterStop if a power cut ends it.
+    started [t0]: when it started, Unix seconds (the anchor of Relative charging profiles).
+    allowed [ok]: it may draw energy; False once a refused idTag used up MaxEnergyOnInvalidId.
+    invalid [invalid]: the CSMS refused its idTag (and StopTransactionOnInvalidId is false).
+    data [td]: the meterValues kept for the StopTransaction's transactionData.
+    """
+
+    def __init__(self, ref, tag, parent, start_wh, started, data, meter_wh=None, allowed=True, invalid=False):
+        self.ref = ref
+        self.tag = tag
+        self.parent = parent
+        self.start_wh = start_wh
+        self.meter_wh = start_wh if meter_wh is None else meter_wh
+        self.started = started
+        self.allowed = allowed
+        self.invalid = invalid
+        self.data = data
+
+    def save(self, path):
+        store.save(path, {"ref": self.ref, "tag": self.tag, "parent": self.parent, "start": self.start_wh,
+                          "meter": self.meter_wh, "t0": self.started, "ok": self.allowed,
+                          "invalid": self.invalid, "td": self.data})
+
+    @staticmethod
+    def load(path):
+        """The transaction in file PATH, or None (no file, or not one)."""
+        d = store.load(path)
+        try:
+            return Transaction(d["ref"], d["tag"], d["parent"], d["start"], d["t0"], d["td"],
+                               d["meter"], d["ok"], d.get("invalid", False))
+        except (KeyError, TypeError):
+            return None
+
+
 class Connector:
     def __init__(self, app, cid, evse, meter):
         self.app = app
@@ -17,7 +59,7 @@ class Connector:
         self.evse = evse
         self.meter = meter
         self.path = files.TX % cid
-        self.tx = store.load(self.path)  # the live transaction, persisted
+        self.tx = Transaction.load(self.path)  # the transaction running, or None
         self.pending = None  # (idTag, idTagInfo, deadline): authorized, waiting for a plug
         self.finishing = False
         self.plugged = evse.plugged
@@ -30,7 +72,7 @@ class Connector:
     # -- what the control API and profiles read
     @property
     def transaction_id(self):
-        return self.app.journal.tid(self.tx["ref"]) if self.tx else None
+        return self.app.journal.tid(self.tx.ref) if self.tx else None
 
     @property
     def operative(self):
@@ -48,9 +90,8 @@ class Connector:
         meter = self.read_meter()[0]
         now = app.clock.now()
         ref = app.journal.new_ref()
-        self.tx = {"ref": ref, "tag": tag, "parent": info.get("parentIdTag"), "start": meter,
-                   "meter": meter, "t0": now, "ok": True, "td": self._stop_data("Transaction.Begin")}
-        store.save(self.path, self.tx)
+        self.tx = Transaction(ref, tag, info.get("parentIdTag"), meter, now, self._stop_data("Transaction.Begin"))
+        self.save()
         req = {"connectorId": self.id, "idTag": tag, "meterStart": meter,
                "timestamp": app.clock.iso()}
         if reservation_id is not None:
@@ -72,14 +113,14 @@ class Connector:
                "reason": reason}
         if tag:
             req["idTag"] = tag
-        td = tx["td"] + self._stop_data("Transaction.End")
+        td = tx.data + self._stop_data("Transaction.End")
         if td:
             req["transactionData"] = td
-        self.app.journal.add("StopTransaction", req, tx["ref"])
+        self.app.journal.add("StopTransaction", req, tx.ref)
         store.remove(self.path)
         self.tx = None
         self.finishing = self.evse.plugged
-        log("tx", "connector %d: transaction %d stopped (%s) at %d Wh" % (self.id, tx["ref"], reason, meter))
+        log("tx", "connector %d: transaction %d stopped (%s) at %d Wh" % (self.id, tx.ref, reason, meter))
         self.apply()
 
     def _stop_data(self, context):
@@ -94,12 +135,12 @@ class Connector:
         tx = self.tx
         if tx is None:
             return
-        j, ref = self.app.journal, tx["ref"]
+        j, ref = self.app.journal, tx.ref
         if (j.tid(ref) is not None or j.queued("StartTransaction", ref)) and not j.queued(
                 "StopTransaction", ref):
-            j.add("StopTransaction", {"transactionId": 0, "meterStop": tx["meter"],
+            j.add("StopTransaction", {"transactionId": 0, "meterStop": tx.meter_wh,
                                       "timestamp": self.app.clock.iso(), "reason": "PowerLoss"}, ref)
-            log("tx", "connector %d: transaction %d ended by power loss at %d Wh" % (self.id, ref, tx["meter"]))
+            log("tx", "connector %d: transaction %d ended by power loss at %d Wh" % (self.id, ref, tx.meter_wh))
         store.remove(self.path)
         self.tx = None
 
@@ -111,44 +152,44 @@ class Connector:
         if self.app.config["StopTransactionOnInvalidId"]:
             self.stop("DeAuthorized")
         else:
-            self.tx["invalid"] = True
-            store.save(self.path, self.tx)
+            self.tx.invalid = True
+            self.save()
             self.cap_energy(self.meter_wh)
 
     def cap_energy(self, wh):
         """Stop energy (SuspendedEVSE) once a refused transaction has drawn MaxEnergyOnInvalidId."""
         tx = self.tx
-        if tx.get("invalid") and tx["ok"] and wh - tx["start"] >= self.app.config["MaxEnergyOnInvalidId"]:
-            tx["ok"] = False
-            store.save(self.path, tx)
+        if tx.invalid and tx.allowed and wh - tx.start_wh >= self.app.config["MaxEnergyOnInvalidId"]:
+            tx.allowed = False
+            self.save()
             self.apply()
 
     def save(self):
-        """Persist the running transaction."""
-        store.save(self.path, self.tx)
+        """Persist the running transaction (files.TX)."""
+        self.tx.save(self.path)
 
     def persist_meter(self, wh):
-        if self.tx and wh != self.tx["meter"]:
-            self.tx["meter"] = wh
-            store.save(self.path, self.tx)
+        if self.tx and wh != self.tx.meter_wh:
+            self.tx.meter_wh = wh
+            self.save()
 
     def record(self, meter_value):
         """Keep METER_VALUE (or None: just the meter) for the StopTransaction's transactionData."""
         tx = self.tx
         if meter_value is not None:
-            td = tx["td"]
+            td = tx.data
             if len(td) >= _TD_MAX:  # keep Transaction.Begin and the latest samples
                 td.pop(1)
             td.append(meter_value)
-        tx["meter"] = self.meter_wh
-        store.save(self.path, tx)
+        tx.meter_wh = self.meter_wh
+        self.save()
 
     # -- the state machine
     def apply(self):
         """Tell the Evse what is allowed now, and wake the connector task."""
         e = self.evse
         e.available = self.operative or self.tx is not None
-        e.allow = bool(self.tx and self.tx["ok"])
+        e.allow = bool(self.tx and self.tx.allowed)
         cfg = self.app.config  # a transaction suspended by an unplug may keep the socket locked
         e.hold_lock = bool(self.tx) and not (cfg["StopTransactionOnEVSideDisconnect"]
                                              or cfg["UnlockConnectorOnEVSideDisconnect"])
@@ -165,7 +206,7 @@ class Connector:
         if self.tx:
             if e.relay:
                 return "Charging"
-            if not self.tx["ok"] or (e.plugged and e.offered_a < 6):
+            if not self.tx.allowed or (e.plugged and e.offered_a < 6):
                 return "SuspendedEVSE"
             if e.ready and e.plugged:
                 # the EV asks, energy is offered, the contactor is about to close (RCD self-test,

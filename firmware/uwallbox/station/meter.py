@@ -75,7 +75,7 @@ class Metering:
             conn.record(self.meter_value(conn, keep, context) if keep else None)
             if measurands:
                 req["transactionId"] = 0
-                app.journal.add("MeterValues", req, conn.tx["ref"])
+                app.journal.add("MeterValues", req, conn.tx.ref)
         elif measurands and app.session.online.is_set():
             app.spawn("meter-values:%d" % conn.id, self._send(req))  # replaces one not sent yet
 
@@ -113,7 +113,7 @@ class Metering:
                 c.next_sample += interval
                 if c.next_sample <= mono:  # the loop was late by more than an interval
                     c.next_sample = mono + interval
-            elif wh - c.tx["meter"] >= 100:  # keep the PowerLoss reading within 100 Wh
+            elif wh - c.tx.meter_wh >= 100:  # keep the PowerLoss reading within 100 Wh
                 c.persist_meter(wh)
         aligned = cfg["ClockAlignedDataInterval"]
         if aligned:
