@@ -16,8 +16,6 @@ VENTILATION = False
 PILOT_CAL = (200000, 2900000)
 PP_CAL = (1000, 3300000)
 CONNECTORS = ({{"pilot_pwm": 101, "pilot_adc": 102, "relay": 104, "relay_fb": 105}},)
-LED = 2
-BUTTON = 0
 WIFI = {wifi}
 
 

@@ -37,8 +37,6 @@ CONNECTORS = (
         "lock_fb": 32,     # GPIO32 (ADC1_CH4, used digital) in: lock position switch (socket only)
     },
 )
-LED = 2                 # GPIO2: status LED (strapping pin, low at boot: fine for a LED)
-BUTTON = 0              # GPIO0: BOOT button, active low (strapping pin, input only here)
 
 _meters = []
 

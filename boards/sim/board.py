@@ -34,8 +34,6 @@ CONNECTORS = tuple(
      "relay": n * 100 + 4, "relay_fb": n * 100 + 5, "rcd_trip": n * 100 + 6,
      "rcd_test": n * 100 + 7, "lock": n * 100 + 8, "lock_fb": n * 100 + 9}
     for n in range(1, _N + 1))
-LED = 2
-BUTTON = 0
 
 # the plant, one Ev per connector (index 0 = connector 1)
 plants = [_ev.Ev(i, CONNECTORS[i], PILOT_CAL, PP_CAL, VENTILATION, PHASES, VOLTAGE_V, MAX_CURRENT_A)

@@ -55,7 +55,6 @@ class Clock:
 
     def __init__(self):
         self.offset = 0  # int: a 32-bit float cannot hold a Unix time to the second
-        self.synced = False
         self.listener = None  # fn() called after every jump (set, advance)
 
     def now(self):
@@ -65,7 +64,6 @@ class Clock:
     def set(self, t):
         """Adopt CSMS time T (Unix seconds)."""
         self.offset += t - self.now()
-        self.synced = True
         if self.listener:
             self.listener()
 

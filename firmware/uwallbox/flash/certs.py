@@ -35,6 +35,12 @@ def ids(cert, issuer=None):
             _hex(hashlib.sha256((issuer or cert).key).digest()), serial(_hex(cert.serial))]
 
 
+def hash_data(ids):
+    """The CertificateHashData (OCPP 1.6 security extension and 2.0.1 alike) of ids() IDS."""
+    return {"hashAlgorithm": "SHA256", "issuerNameHash": ids[0], "issuerKeyHash": ids[1],
+            "serialNumber": ids[2]}
+
+
 def path(name):
     """The file of installed certificate NAME."""
     return "%s/%s.der" % (files.CERTS, name)

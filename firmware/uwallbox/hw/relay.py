@@ -16,12 +16,6 @@ class Contactor:
         self._pin.value(0)
         self.closed = False
 
-    def feedback(self):
-        """Contacts closed according to the feedback input (the command when not fitted)."""
-        if self._fb is None:
-            return self.closed
-        return bool(self._fb.value())
-
     def welded(self):
         """Feedback says closed while commanded open (False when no feedback pin is fitted).
         Give the contacts time to open (~100 ms) after open() before trusting this."""

@@ -20,17 +20,11 @@ from ..flash import store
 from ..log import log
 from ..station.config import SECRET, names, spec, text
 from ..system import ota
-from ..system.transfer import fetch, upload
+from ..system.transfer import attempts, fetch, retried, upload
 from .trigger import send
 
-_ATTEMPTS = const(3)  # downloads / uploads tried when the CSMS does not say
-_INTERVAL = const(60)  # seconds between two attempts when the CSMS does not say
 _COPY = const(256)  # bytes of crash.log copied at a time
 _FINAL = ("DownloadFailed", "Installed", "InstallationFailed", "Uploaded", "UploadFailed")
-
-def _attempts(p):
-    return max(1, p.get("retries", _ATTEMPTS)), max(0, p.get("retryInterval", _INTERVAL))
-
 
 async def _status(app, kind, status):
     """Report STATUS of KIND ("firmware" or "diagnostics") once online; after a final one the
@@ -55,7 +49,7 @@ def update_firmware(app, p):
     if store.load(files.FW_UPDATE, {}).get("step") == "install":  # the reboot into the new firmware is near
         log("fw", "an installation is under way: UpdateFirmware ignored")
         return {}
-    tries, every = _attempts(p)
+    tries, every = attempts(p)
     store.save(files.FW_UPDATE, {"url": p["location"], "at": clock.parse(p["retrieveDate"]), "tries": tries,
                      "every": every, "step": "wait"})
     app.rpc.after("firmware-update", _update(app))  # replaces an update under way
@@ -64,16 +58,10 @@ def update_firmware(app, p):
 
 async def _download(job):
     """Download the image into the update slot, attempt after attempt: the image, or None."""
-    for n in range(job["tries"]):
-        if n:
-            await asyncio.sleep(job["every"])
-        try:
-            image = ota.begin()
-            if await fetch(job["url"], image.write):
-                return image
-        except Exception as e:  # network, HTTP, FTP, an image too large for the slot
-            log("fw", "download failed: %r" % e)
-    return None
+    async def attempt():
+        image = ota.begin()
+        return image if await fetch(job["url"], image.write) else None
+    return await retried(job["tries"], job["every"], attempt, "fw", "download")
 
 
 async def _idle(app):
@@ -155,18 +143,8 @@ def _report(app):
 
 
 async def _diagnostics(app, p, name):
-    tries, every = _attempts(p)
     _report(app)
     await _status(app, "diagnostics", "Uploading")
-    ok = False
-    for n in range(tries):
-        if n:
-            await asyncio.sleep(every)
-        try:
-            ok = await upload(p["location"], files.DIAGNOSTICS, name)
-        except Exception as e:  # network, HTTP, FTP
-            log("diag", "upload failed: %r" % e)
-        if ok:
-            break
+    ok = await retried(*attempts(p), lambda: upload(p["location"], files.DIAGNOSTICS, name), "diag", "upload")
     store.remove(files.DIAGNOSTICS)
     await _status(app, "diagnostics", "Uploaded" if ok else "UploadFailed")

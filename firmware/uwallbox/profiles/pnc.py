@@ -92,12 +92,6 @@ def _delete_certificate(app, p):
     return delete_certificate(app, p)
 
 
-def _hash_data(ids):
-    """2.0.1 CertificateHashData of certs.ids() IDS."""
-    return {"hashAlgorithm": "SHA256", "issuerNameHash": ids[0], "issuerKeyHash": ids[1],
-            "serialNumber": ids[2]}
-
-
 def _v2g_chain():
     """The CertificateHashDataChain of the V2G certificate chain, or None: each certificate is
     hashed with its issuer's key (the next in the chain, else an installed V2GRootCertificate)
@@ -112,7 +106,7 @@ def _v2g_chain():
         issuers = chain[i + 1 : i + 2] or [r for r in roots if r.subject == c.issuer]
         if not issuers:
             break
-        found.append(_hash_data(certs.ids(c, issuers[0])))
+        found.append(certs.hash_data(certs.ids(c, issuers[0])))
     if not found:
         return None
     entry = {"certificateType": _V2G_CHAIN, "certificateHashData": found[0]}
@@ -127,7 +121,7 @@ def _get_installed_certificate_ids(app, p):
     for e in certs.index().values():
         use = _RENAMED.get(e[0], e[0])
         if not wanted or use in wanted:
-            found.append({"certificateType": use, "certificateHashData": _hash_data(e[1:])})
+            found.append({"certificateType": use, "certificateHashData": certs.hash_data(e[1:])})
     chain = (not wanted or _V2G_CHAIN in wanted) and _v2g_chain()
     if chain:
         found.append(chain)

@@ -20,11 +20,9 @@ from .. import clock, files
 from ..flash import certs, store
 from ..log import log
 from ..ocpp import routes
-from ..system.transfer import upload
+from ..system.transfer import attempts, retried, upload
 from .trigger import request, send
 
-_ATTEMPTS = const(3)  # uploads tried when the CSMS does not say
-_INTERVAL = const(60)  # seconds between two attempts when the CSMS does not say
 _SCHEMES = ("http://", "https://", "ftp://")
 _SKEW = const(300)  # seconds of clock difference tolerated at both ends of a validity period
 
@@ -73,8 +71,7 @@ def install_certificate(app, p):
 
 
 def get_installed_certificate_ids(app, p):
-    found = [{"hashAlgorithm": "SHA256", "issuerNameHash": e[1], "issuerKeyHash": e[2],
-              "serialNumber": e[3]} for e in certs.index().values() if e[0] == p["certificateType"]]
+    found = [certs.hash_data(e[1:]) for e in certs.index().values() if e[0] == p["certificateType"]]
     if not found:
         return {"status": "NotFound"}
     return {"status": "Accepted", "certificateHashData": found}
@@ -195,15 +192,8 @@ async def _get_log(app, p, name):
     try:
         _extract(p)
         await _report_upload(app, "Uploading", rid)
-        for n in range(max(1, p.get("retries", _ATTEMPTS))):
-            if n:
-                await asyncio.sleep(max(0, p.get("retryInterval", _INTERVAL)))
-            try:
-                ok = await upload(p["log"]["remoteLocation"], files.LOG_EXTRACT, name)
-            except Exception as e:  # network, HTTP, FTP
-                log("sec", "log upload failed: %r" % e)
-            if ok:
-                break
+        ok = await retried(*attempts(p), lambda: upload(p["log"]["remoteLocation"], files.LOG_EXTRACT, name),
+                           "sec", "log upload")
     finally:
         if app.tasks.get("get-log") is asyncio.current_task():  # not replaced
             _job.clear()
