@@ -16,6 +16,7 @@ sim: $(STAMP)
 	$(PY) sim/launch.py --demo $(ARGS)
 
 test: $(STAMP)
+	$(PY) tools/imports.py --check
 	$(PY) -m pytest -q -n 2 tests
 
 soak: $(STAMP)

@@ -1,6 +1,8 @@
-"""The one routing table: CSMS action -> (profile module, handler function).
+"""The one routing table: CSMS action -> (profile module in profiles/, handler function).
 
-Profile modules are imported on first use, so rarely used profiles cost no RAM until needed.
+It names the modules and never imports one: rpc.py does, on first use, so rarely used profiles
+cost no RAM until needed, and the profiles may import this table (PNC_VENDOR, has) without a
+cycle. tools/genschemas.py reads the table for the schemas it generates.
 """
 from ..errors import NOT_IMPLEMENTED, NOT_SUPPORTED, CallError
 
@@ -67,12 +69,12 @@ def supported():
     return ",".join(p for p, m in PROFILES if has(m))
 
 
-def handler(action):
-    """The function handling ACTION, or CallError NotImplemented / NotSupported."""
+def route(action):
+    """(profile module, function) handling ACTION, or CallError NotImplemented / NotSupported."""
     i = _ROUTES.find("\n" + action + " ")
     if i < 0:
         raise CallError(NOT_IMPLEMENTED, "unknown action " + action)
     _, name, fn = _ROUTES[i + 1 : _ROUTES.find("\n", i + 1)].split()
     if not has(name):
         raise CallError(NOT_SUPPORTED, action + " is not supported by this charge point")
-    return getattr(__import__("uwallbox.profiles." + name, None, None, (fn,)), fn)
+    return name, fn

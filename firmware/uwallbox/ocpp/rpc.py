@@ -195,7 +195,8 @@ class Rpc:
         action, payload = msg[2], msg[3]
         raw = type(payload) is memoryview  # a _RAW action: its handler validates the text
         try:
-            handler = routes.handler(action)
+            name, fn = routes.route(action)
+            handler = getattr(__import__("uwallbox.profiles." + name, None, None, (fn,)), fn)
             if not raw:
                 schema.validate(action, payload)
             result = handler(self.app, payload)
