@@ -1,4 +1,4 @@
-"""Tiny client for the simulator's control API (served by the firmware process, boards/sim/simctl.py).
+"""Tiny client for the simulator's control API (served by the firmware process, sim/mpy/simctl.py).
 
     api = SimApi(port)
     api.ev(plug=True); api.rfid("DEMO1234"); api.ev(charge=True, max_a=16)

@@ -83,7 +83,7 @@ def csms():
 def charge_point(csms, tmp_path, request):
     """Factory: charge_point(id="CP001", connectors=1, heapsize=None, state_dir=None, url=None,
     settings=None (extra provisioning settings: security_profile, authorization_key, ca))
-    launches tools/sim against `csms` (or `url`) and returns a harness.SimChargePoint once its
+    launches sim/launch.py against `csms` (or `url`) and returns a harness.SimChargePoint once its
     control API answers. Every process is killed at teardown; logs are shown when a test fails."""
     launched = request.node.uwb_charge_points = []
 

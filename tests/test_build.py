@@ -105,7 +105,7 @@ def test_every_module_imports_from_the_build_alone(image, tmp_path):
 @pytest.mark.timeout(120)
 def test_build_charges_in_the_simulator(image, csms, charge_point, monkeypatch):
     out, _ = image
-    monkeypatch.setenv("UWB_SIM_BUILD", str(out))  # tools/sim --build: out/main.py, no sources
+    monkeypatch.setenv("UWB_SIM_BUILD", str(out))  # sim/launch.py --build: out/main.py, no sources
     cp = charge_point()
     assert f"running the build in {out}" in cp.log()
 

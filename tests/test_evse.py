@@ -1,4 +1,4 @@
-"""The IEC 61851 state machine (firmware/uwallbox/evse.py) against the sim plant, no OCPP;
+"""The IEC 61851 state machine (firmware/uwallbox/hw/evse.py) against the sim plant, no OCPP;
 plus the sim `machine` mock's reset() semantics and the meter's persistence across restarts (the
 state machine's cases: tests/mpy/evse_cases.py)."""
 import pytest

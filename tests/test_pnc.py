@@ -1,4 +1,4 @@
-"""ISO 15118 Plug & Charge over OCPP 1.6 (uwallbox/pnc.py) end to end against the test CSMS,
+"""ISO 15118 Plug & Charge over OCPP 1.6 (uwallbox/profiles/pnc.py) end to end against the test CSMS,
 every Plug & Charge payload checked against its OCPP 2.0.1 schema (the unit cases under
 MicroPython: tests/mpy/pnc_cases.py)."""
 import json

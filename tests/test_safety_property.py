@@ -2,7 +2,7 @@
 
 Hypothesis plays random steps through the control API and the CSMS on one firmware process (two
 connectors), reset between examples. After every step:
-- the plant saw no violation (boards/sim/ev.py checks on every pin change: the relay closes only
+- the plant saw no violation (sim/mpy/ev.py checks on every pin change: the relay closes only
   in state C with the PWM on, the RCD quiet, the socket locked, an authorized transaction and a
   passed RCD self-test since the plug-in; the PWM never offers more than the board's or the
   cable's rating) and every relay opening it timed took less than 100 ms;

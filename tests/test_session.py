@@ -1,5 +1,5 @@
 """The main charging session end to end (boot, heartbeat, card, charge, unplug): the firmware in
-the simulator (tools/sim) against the test CSMS.
+the simulator (sim/launch.py) against the test CSMS.
 
 What these tests expect of the firmware and the sim board:
 - the control API (GET /state) answers within 30 s of launch; BootNotification within 30 s;

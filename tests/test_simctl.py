@@ -1,4 +1,4 @@
-"""The simulator control API (boards/sim/simctl.py), served by a MicroPython process running
+"""The simulator control API (sim/mpy/simctl.py), served by a MicroPython process running
 tests/mpy/simctl_app.py (a fake app with real Evses and the sim plant), exercised over HTTP."""
 import http.client
 import json

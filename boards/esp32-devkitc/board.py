@@ -2,7 +2,7 @@
 an interface board (pilot driver and divider, contactor driver, RCD module, lock driver); the
 wiring and the pilot circuit are in docs/HARDWARE.md.
 
-Pin choices (docs/ARCHITECTURE.md, REFERENCE.md section 10):
+Pin choices (docs/HARDWARE.md, "The reference board"):
 - analog inputs only on ADC1 (GPIO 32-39): ADC2 is unusable while Wi-Fi runs;
 - no strapping pins (0, 2, 5, 12, 15) for outputs that switch power, no flash pins (6-11);
 - GPIO 34-39 are input-only and have no internal pull resistors: the interface board fits them;
@@ -17,7 +17,7 @@ PHASES = 3
 VOLTAGE_V = 230
 SOCKET = False          # tethered cable; True for a type 2 socket (fits pp_adc and the lock)
 VENTILATION = False
-WIFI = True             # join Wi-Fi at boot (uwallbox/netup.py, credentials in wifi.json)
+WIFI = True             # join Wi-Fi at boot (uwallbox/system/netup.py, credentials in wifi.json)
 
 # Pilot divider: -12..+12 V mapped to about 0.15..2.95 V at the ADC (11 dB attenuation,
 # read_uv is calibrated). Nominal values; measure both ends on each unit and adjust.

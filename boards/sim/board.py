@@ -1,7 +1,7 @@
 """Board definition of the simulator (docs/ARCHITECTURE.md, "Board definition").
 
-The hardware is the `machine` mock (boards/sim/machine.py) plus one EV plant per connector
-(boards/sim/ev.py), created when this module is imported, so the firmware sees a consistent
+The hardware is the `machine` mock (sim/mpy/machine.py) plus one EV plant per connector
+(sim/mpy/ev.py), created when this module is imported, so the firmware sees a consistent
 "hardware" from the first ADC read. `attach(app)` starts the 5 ms idle tick (lets `machine.Timer`
 callbacks run while asyncio idles) and, when UWB_SIM_CONTROL is set, the control API (simctl.py).
 

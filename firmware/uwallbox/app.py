@@ -193,7 +193,8 @@ class App:
         for c in self.connectors:
             c.stop(reason)
         t = time.ticks_ms()
-        while len(self.journal) and self.session.online.is_set() and time.ticks_diff(time.ticks_ms(), t) < 15000:
+        online = self.session.online
+        while len(self.journal) and online.is_set() and time.ticks_diff(time.ticks_ms(), t) < 15000:
             await asyncio.sleep_ms(100)
         log("boot", "restarting (%s)" % reason)
         await self.session.close("restarting")  # the CSMS learns that the link ends on purpose

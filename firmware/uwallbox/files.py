@@ -3,15 +3,15 @@ says what each holds and when it is written. Paths are relative: the working dir
 flash filesystem (/ on the ESP32, the --state folder in the simulator). Every write is
 flash/store.py's: a new file, then a rename over the old one."""
 # provisioning and configuration
-SETTINGS = "settings.json"  # written by the host; merged at boot (system/provision.py, netup.py), then deleted
+SETTINGS = "settings.json"  # by the host; merged at boot, then deleted (system/provision.py, netup.py)
 WIFI = "wifi.json"  # Wi-Fi credentials (system/netup.py)
 CONFIG = "config.json"  # configuration values that differ from the defaults (station/config.py)
 AVAILABILITY = "avail.json"  # connectors set Inoperative (app.py)
 # transactions
 TX = "tx%d.json"  # % connector id: its running transaction (station/connector.py)
-JOURNAL = "txq"  # folder: one queued transaction message a file, txq/NNNNNNNN (station/journal.py)
+JOURNAL = "txq"  # folder: queued transaction messages, txq/NNNNNNNN (station/journal.py)
 TX_IDS = "txids.json"  # local transaction reference -> the CSMS's transactionId (station/journal.py)
-JOURNAL_COUNTERS = "journal.json"  # the last transaction reference and message number used (station/journal.py)
+JOURNAL_COUNTERS = "journal.json"  # the last transaction reference and message number (station/journal.py)
 METER = "meter%d.json"  # % connector id: the register of an estimated meter (hw/estimated.py)
 # authorization
 AUTH_CACHE = "authcache.json"  # authorization cache (station/auth.py)
@@ -19,18 +19,18 @@ LOCAL_LIST = "lal"  # folder: the local authorization list, lal/index and lal/B.
 LOCAL_LIST_INDEX = "lal/index"  # there is a local list (station/auth.py)
 RESERVATIONS = "resv.json"  # reservations (app.py, profiles/reservation.py)
 PROFILES = "chp"  # folder: charging profiles, chp/<id>.json (profiles/smartcharging.py)
-# security
-CERTS = "certs"  # folder: installed root certificates, certs/N.der (flash/certs.py)
-CERTS_INDEX = "certs/index.json"  # their certificateHashData (flash/certs.py)
+# security (flash/certs.py, ocpp/session.py, station/seclog.py)
+CERTS = "certs"  # folder: installed root certificates, certs/N.der
+CERTS_INDEX = "certs/index.json"  # their certificateHashData
 CA = "ca.der"  # a provisioned CentralSystemRootCertificate, moved into CERTS on first use
 CP_KEY = "cp.key"  # security profile 3: the provisioned private key (DER)
 CP_CSR = "cp.csr"  # and its certificate signing request (DER)
 CP_CERT = "cp.der"  # the ChargePointCertificate the CSMS signed (CertificateSigned)
 V2G_CSR = "v2g.csr"  # Plug & Charge: the provisioned CSR of the V2G key (DER)
 V2G_CHAIN = "v2g.pem"  # the V2G certificate chain the CSMS signed (PEM, leaf first)
-FALLBACK = "secfallback.json"  # the SecurityProfile that worked, while a raised one is unproven (app.py)
-SECURITY_LOGS = ("security.log.1", "security.log")  # the security log: older half, newer half (station/seclog.py)
-SECURITY_QUEUE = "secq.json"  # security events not yet sent (station/seclog.py)
+FALLBACK = "secfallback.json"  # the SecurityProfile that worked, while a raised one is unproven
+SECURITY_LOGS = ("security.log.1", "security.log")  # the security log: older half, newer half
+SECURITY_QUEUE = "secq.json"  # security events not yet sent
 # the system
 CRASH_COUNT = "crashes.json"  # crashes in a row (system/crashguard.py)
 CRASH_LOG = "crash.log"  # what each crash was (system/crashguard.py)

@@ -1,11 +1,11 @@
 """The simulated plant of one connector: EV, cable, contactor, RCD, lock and energy meter.
 
-It talks to the firmware only through the `machine` mock (boards/sim/machine.py): it serves the
+It talks to the firmware only through the `machine` mock (sim/mpy/machine.py): it serves the
 pilot and proximity ADC pins (`machine._adc_sources`), listens to the output pins
 (`machine._listeners`) and drives the feedback inputs (`machine._drive`). All inputs are active-high:
 relay_fb 1 = contacts closed, rcd_trip 1 = tripped, lock_fb 1 = locked.
 
-EV model (REFERENCE.md section 9): unplugged -> A (12 V); plugged -> B (9 V); it asks for energy
+EV model (docs/HARDWARE.md, "IEC 61851 in brief"): unplugged -> A (12 V); plugged -> B (9 V); it asks for energy
 (C 6 V, or D 3 V with `ventilation`) only when `charge` is true and the pilot oscillates with a duty
 of 8-97 % (an analog current offer; 5 % = digital communication is not an offer); `pilot_short`
 -> E (0 V). The low level is -12 V, except with `diode_fault` (EV plugged) where the EV's resistor

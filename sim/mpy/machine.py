@@ -10,7 +10,7 @@
 # - Pin IRQ handlers are deferred (scheduled), like on the ESP32.
 # - reset() exits the process with code 75 (the simulator restarts it on the same state folder).
 #
-# Plant hooks (used by boards/sim/ev.py and tests; not part of the machine API):
+# Plant hooks (used by sim/mpy/ev.py and tests; not part of the machine API):
 # - `_adc_sources[pin_id] = fn`: `fn()` returns the pin voltage in microvolts. During the call
 #   `_sample_us` holds the virtual instant of the sample (see ADC) and `_pwm_high(pin_id)` tells
 #   whether a PWM output is high at that instant. Pins without a source read 0 uV.

@@ -1,4 +1,4 @@
-# Mock of the ESP32 `network` module, for the tests of uwallbox.netup only: the sim board has no
+# Mock of the ESP32 `network` module, for the tests of uwallbox.system.netup only: the sim board has no
 # WIFI, so the simulator never imports it. One station; the test sets its behaviour on the class:
 # - `WLAN.fail`: connection attempts that fail before one succeeds (0: the first one succeeds);
 # - `WLAN.rssi`: signal strength in dBm once connected;

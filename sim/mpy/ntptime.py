@@ -1,4 +1,4 @@
-# Mock of micropython-lib `ntptime`, for the tests of uwallbox.netup only (no network traffic).
+# Mock of micropython-lib `ntptime`, for the tests of uwallbox.system.netup only (no network traffic).
 # `fail = True` makes settime() raise OSError(ETIMEDOUT) like an unreachable server; `calls`
 # counts settime() calls.
 host = "pool.ntp.org"

@@ -12,7 +12,7 @@ POST /fault   {"connector": 1, "rcd", "weld", "lock_jam", "pilot_short", "rcd_br
 POST /rfid    {"id_tag": "..."}   -> starts app.on_card(id_tag) (a coroutine function) as a task
               and answers at once, like a card reader; its errors go to the firmware log
 POST /clock   {"advance_s": N}    -> app.clock.advance(N)
-ISO 15118 Plug & Charge (uwallbox/pnc.py; 400 while ISO15118PnCEnabled is false): what the EV's
+ISO 15118 Plug & Charge (uwallbox/profiles/pnc.py; 400 while ISO15118PnCEnabled is false): what the EV's
 15118 session would ask of the firmware (the simulated EV has no 15118 stack):
 POST /pnc     {"connector": 1, "emaid": "...", "certificate_hash": {OCSPRequestData} or [...],
                "certificate": "PEM"}    (the last two optional) -> the contract's authorization;
@@ -180,7 +180,7 @@ class Control:
         self.app.clock.advance(s)
 
     def _pnc_module(self):
-        """uwallbox.pnc, imported only now and only while Plug & Charge is on."""
+        """uwallbox.profiles.pnc, imported only now and only while Plug & Charge is on."""
         if not self.app.config["ISO15118PnCEnabled"]:
             raise HttpError(400, "Plug & Charge is off (ISO15118PnCEnabled false)")
         from uwallbox.profiles import pnc

@@ -1,5 +1,5 @@
-# MicroPython unit tests of the boot sequence: Wi-Fi and NTP (uwallbox.netup, with the mocks
-# boards/sim/network.py and ntptime.py) and the crash-loop guard (uwallbox.crashguard) on the sim board.
+# MicroPython unit tests of the boot sequence: Wi-Fi and NTP (uwallbox.system.netup, with the mocks
+# sim/mpy/network.py and ntptime.py) and the crash-loop guard (uwallbox.system.crashguard) on the sim board.
 import json
 import os
 

@@ -1,4 +1,4 @@
-# MicroPython cases for firmware/uwallbox/evse.py driven by the sim plant (run by tests/test_evse.py).
+# MicroPython cases for firmware/uwallbox/hw/evse.py driven by the sim plant.
 # Most cases call Evse.step() directly (deterministic); test_timer_* run the real machine.Timer.
 import asyncio
 import time

@@ -1,5 +1,5 @@
-# MicroPython tests of firmware/uwallbox/ota.py on the esp32.Partition mock of the sim board
-# (boards/sim/esp32.py): slots are files in the working directory (one fresh folder per test).
+# MicroPython tests of firmware/uwallbox/system/ota.py on the esp32.Partition mock of the sim board
+# (sim/mpy/esp32.py): slots are files in the working directory (one fresh folder per test).
 import json
 import os
 

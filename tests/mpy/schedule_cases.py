@@ -1,4 +1,4 @@
-# MicroPython unit tests of the composite schedule (firmware/uwallbox/schedule.py): hand-computed
+# MicroPython unit tests of the composite schedule (firmware/uwallbox/station/schedule.py): hand-computed
 # cases. T0 is Monday 2025-01-06T00:00:00Z; the board gives 32 A per connector, 230 V, 3 phases.
 from uwallbox.clock import iso
 from uwallbox.station.schedule import compact, composite, offers, period

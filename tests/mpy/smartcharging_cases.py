@@ -1,4 +1,4 @@
-# MicroPython unit tests of the Smart Charging handlers and the Scheduler (uwallbox/smartcharging.py)
+# MicroPython unit tests of the Smart Charging handlers and the Scheduler (uwallbox/profiles/smartcharging.py)
 # on a stand-in app: validation, replacement, persistence, clearing, TxProfiles, the pilot task.
 import asyncio
 import gc

@@ -1,4 +1,4 @@
-# MicroPython unit tests of lib/x509.py (and the hash data of uwallbox/certs.py) on the
+# MicroPython unit tests of lib/x509.py (and the hash data of uwallbox/flash/certs.py) on the
 # certificates tests/pki.py make_x509 made with openssl in $X509_DIR, against its expected.json.
 import binascii
 import hashlib

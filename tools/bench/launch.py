@@ -23,7 +23,7 @@ LaunchFailed = pytest.fail.Exception  # what SimChargePoint.start() raises when 
 
 @contextlib.contextmanager
 def firmware(heapsize=None):
-    """(cp, csms): tools/sim started (its control API answers) against a fresh quiet CSMS;
+    """(cp, csms): sim/launch.py started (its control API answers) against a fresh quiet CSMS;
     both stopped on exit. The charge point is CP001, its flash a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="uwb-bench-") as tmp:
         csms = Csms(log=None).start()
@@ -46,7 +46,7 @@ def device_image():
 
 @contextlib.contextmanager
 def running(image):
-    """Inside, tools/sim runs IMAGE (a device_image() folder; None: the sources): UWB_SIM_BUILD."""
+    """Inside, sim/launch.py runs IMAGE (a device_image() folder; None: the sources): UWB_SIM_BUILD."""
     old = os.environ.pop("UWB_SIM_BUILD", None)
     if image:
         os.environ["UWB_SIM_BUILD"] = str(image)
@@ -59,5 +59,5 @@ def running(image):
 
 
 def firmware_pid(cp):
-    """The pid of the micropython process that tools/sim runs for CP."""
+    """The pid of the micropython process that sim/launch.py runs for CP."""
     return child(cp.proc.pid, "micropython")

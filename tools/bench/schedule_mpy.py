@@ -1,5 +1,5 @@
 # Run by tools/bench/smart.py under micropython, firmware/ on MICROPYPATH: times
-# uwallbox.schedule for 10 charging profiles of 24 periods each; prints one JSON line.
+# uwallbox.station.schedule for 10 charging profiles of 24 periods each; prints one JSON line.
 #   micropython schedule_mpy.py RUNS
 import json
 import sys

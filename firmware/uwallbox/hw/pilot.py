@@ -1,4 +1,4 @@
-"""IEC 61851-1 control pilot: PWM generator and level measurement (REFERENCE.md section 9).
+"""IEC 61851-1 control pilot: PWM generator and level measurement (docs/HARDWARE.md, "IEC 61851 in brief").
 
 The pilot output pin drives the +-12 V pilot through the board's driver (pin high = +12 V); the ADC
 pin sees the pilot through a linear divider, calibrated by the board's PILOT_CAL = (uV at -12 V,

@@ -1,5 +1,5 @@
-"""Proximity pilot (socket outlets): the cable's current rating from its PP-PE resistor
-(REFERENCE.md section 9: 1.5 kOhm = 13 A, 680 Ohm = 20 A, 220 Ohm = 32 A, 100 Ohm = 63 A).
+"""Proximity pilot (socket outlets): the cable's current rating from its PP-PE resistor (docs/HARDWARE.md,
+"IEC 61851 in brief": 1.5 kOhm = 13 A, 680 Ohm = 20 A, 220 Ohm = 32 A, 100 Ohm = 63 A).
 
 The board's PP_CAL = (pullup_ohm, supply_uv): PP is pulled up to a supply of SUPPLY_UV through
 PULLUP_OHM and read by an ADC; the cable's resistor to PE forms the lower half of the divider.

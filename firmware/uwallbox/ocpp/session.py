@@ -70,7 +70,8 @@ class Session:
         if fb is None:
             return False
         cfg = self.app.config
-        log("net", "security profile %d does not connect: back to %d" % (cfg["SecurityProfile"], fb["profile"]))
+        log("net", "security profile %d does not connect: back to %d" % (
+            cfg["SecurityProfile"], fb["profile"]))
         self._profile = fb["profile"]
         cfg.set("SecurityProfile", fb["profile"])
         return True

@@ -90,7 +90,8 @@ class Connector:
         meter = self.read_meter()[0]
         now = app.clock.now()
         ref = app.journal.new_ref()
-        self.tx = Transaction(ref, tag, info.get("parentIdTag"), meter, now, self._stop_data("Transaction.Begin"))
+        self.tx = Transaction(ref, tag, info.get("parentIdTag"), meter, now,
+                              self._stop_data("Transaction.Begin"))
         self.save()
         req = {"connectorId": self.id, "idTag": tag, "meterStart": meter,
                "timestamp": app.clock.iso()}

@@ -1,4 +1,5 @@
-"""Composite charging schedules (OCPP 1.6 section 3.13, REFERENCE.md section 6). Pure: no I/O.
+"""Composite charging schedules (OCPP 1.6 section 3.13; the rules in docs/OCPP.md, "Composite
+schedule"). Pure: no I/O.
 
 A profile covers an instant when it is valid then (validFrom <= t < validTo) and a period of its
 schedule runs then. Per purpose, the covering profile with the highest stackLevel wins (at equal

@@ -1,5 +1,5 @@
 """Firmware images into the other app slot of the ESP32 (esp32.Partition, its extended block
-protocol; boards/sim/esp32.py mocks it): begin(), write(chunk)..., finish() makes the slot boot
+protocol; sim/mpy/esp32.py mocks it): begin(), write(chunk)..., finish() makes the slot boot
 next; after the reboot the new firmware confirm()s itself once it works, else the bootloader
 rolls back on the next reset."""
 from micropython import const

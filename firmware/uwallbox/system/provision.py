@@ -9,7 +9,8 @@ from ..log import log
 _KEYS = (("url", "CentralSystemUrl"), ("id", "ChargePointId"), ("security_profile", "SecurityProfile"),
          ("authorization_key", "AuthorizationKey"))
 # PEM texts stored as DER (MicroPython's TLS wants DER), for flash/certs.py
-_FILES = (("ca", files.CA), ("client_key", files.CP_KEY), ("client_csr", files.CP_CSR), ("v2g_csr", files.V2G_CSR))
+_FILES = (("ca", files.CA), ("client_key", files.CP_KEY), ("client_csr", files.CP_CSR),
+          ("v2g_csr", files.V2G_CSR))
 
 
 def apply(config):
