@@ -9,8 +9,6 @@ import asyncio
 from ..errors import CallError, Offline
 from ..log import log
 
-_ENERGY = "Energy.Active.Import.Register"
-
 
 async def send(app, action, payload):
     """CALL ACTION now; a failure is only logged (the CSMS may trigger it again)."""
@@ -43,18 +41,7 @@ async def _heartbeat(app, cid):
 
 
 async def _meter_values(app, cid):
-    """The latest MeterValuesSampledData of connector CID (None or 0: of each), context Trigger."""
-    for c in app.connectors:
-        if cid not in (None, 0, c.id):
-            continue
-        mv = app.metering.meter_value(c, app.config["MeterValuesSampledData"], "Trigger")
-        if not mv["sampledValue"]:  # none of the configured measurands is measured here
-            mv = app.metering.meter_value(c, _ENERGY, "Trigger")
-        req = {"connectorId": c.id, "meterValue": [mv]}
-        tid = c.transaction_id
-        if tid is not None:
-            req["transactionId"] = tid
-        await send(app, "MeterValues", req)
+    await app.metering.triggered(cid)
 
 
 async def _status(app, cid):

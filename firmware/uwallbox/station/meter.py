@@ -11,6 +11,7 @@ import time
 from ..errors import CallError, Offline
 from ..log import log
 
+_ENERGY = "Energy.Active.Import.Register"
 _PHASES = ("L1", "L2", "L3")
 _VPHASES = ("L1-N", "L2-N", "L3-N")
 
@@ -21,7 +22,7 @@ def sampled_values(conn, measurands, context):
     phases = conn.app.board.PHASES
     out = []
     for m in measurands.split(","):
-        if m == "Energy.Active.Import.Register":
+        if m == _ENERGY:
             out.append({"value": str(wh), "context": context, "measurand": m, "unit": "Wh"})
         elif m == "Power.Active.Import":
             out.append({"value": "%.1f" % w, "context": context, "measurand": m, "unit": "W"})
@@ -78,6 +79,22 @@ class Metering:
                 app.journal.add("MeterValues", req, conn.tx.ref)
         elif measurands and app.session.online.is_set():
             app.spawn("meter-values:%d" % conn.id, self._send(req))  # replaces one not sent yet
+
+    async def triggered(self, cid):
+        """TriggerMessage MeterValues: the latest MeterValuesSampledData of connector CID (None or
+        0: of each), context Trigger, with the transactionId (sent now, not journaled)."""
+        app = self.app
+        for c in app.connectors:
+            if cid not in (None, 0, c.id):
+                continue
+            mv = self.meter_value(c, app.config["MeterValuesSampledData"], "Trigger")
+            if not mv["sampledValue"]:  # none of the configured measurands is measured here
+                mv = self.meter_value(c, _ENERGY, "Trigger")
+            req = {"connectorId": c.id, "meterValue": [mv]}
+            tid = c.transaction_id
+            if tid is not None:
+                req["transactionId"] = tid
+            await self._send(req)
 
     async def _send(self, req):
         try:
