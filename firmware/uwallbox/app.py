@@ -203,36 +203,31 @@ class App:
 
     # -- the tasks: every long-lived task and every job has its owner here
     def spawn(self, name, coro):
-        """Run CORO as task NAME, cancelling a task of that name still running (a new request
-        replaces the job under way). A task that raises is logged and handed to the crash guard
-        (crash.log, contactors open, restart): none dies silently. Returns the task."""
-        old = self.tasks.get(name)
+        """Run CORO as task NAME in `tasks`, cancelling a task of that name still running (a new
+        request replaces the job under way); the tasks that have ended leave. A task that raises
+        goes to `failed`: none dies silently. Returns the task (no wrapper: no heap per task)."""
+        tasks = self.tasks
+        for k in [k for k, t in tasks.items() if t.done()]:
+            del tasks[k]
+        old = tasks.get(name)
         if old is not None:
             old.cancel()
-        task = self.tasks[name] = asyncio.create_task(self._owned(name, coro))
+        task = tasks[name] = asyncio.create_task(coro)
         return task
 
-    async def _owned(self, name, coro):
-        try:
-            await coro
-        except Exception as e:  # not CancelledError: a BaseException in MicroPython
-            log("!", "task %s failed: %r" % (name, e))
-            crashguard.crashed(self.board, e)
-        finally:
-            if self.tasks.get(name) is asyncio.current_task():
-                del self.tasks[name]
-
-    def _unowned(self, loop, context):
-        """The event loop's exception handler: a task spawn() does not own (the board's, a
-        library's) failed. The same end as an owned one."""
-        e = context.get("exception")
-        log("!", "task failed: %r" % (e,))
+    def failed(self, loop, context):
+        """The event loop's exception handler (run() sets it): a task nobody awaits raised, ours
+        or not (the board's, a library's). Logged with its name, then handed to the crash guard
+        (crash.log, contactors open, restart)."""
+        e, task = context["exception"], context["future"]
+        name = [k for k, t in self.tasks.items() if t is task]
+        log("!", "task %s failed: %r" % (name[0] if name else "?", e))
         crashguard.crashed(self.board, e)
 
     async def run(self):
         log("boot", "uwallbox %s on board %s, %d connector(s), charge point %s" % (
             VERSION, self.board.NAME, len(self.connectors), self.config["ChargePointId"]))
-        asyncio.get_event_loop().set_exception_handler(self._unowned)
+        asyncio.get_event_loop().set_exception_handler(self.failed)
         start_timer(self.evses)
         for c in self.connectors:
             self.spawn("connector%d" % c.id, c.run())

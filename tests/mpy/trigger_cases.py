@@ -32,18 +32,26 @@ async def test_nothing_sent_before_the_answer():
     await app.rpc.flush()
     assert app.rpc.sent == [("Heartbeat", {})]
     assert abs(app.clock.now() - clock.parse(_NOW)) < 5  # the answer's time is adopted
-    assert app.tasks == {}  # the job was the app's task ("trigger:Heartbeat") until it ended
+    assert list(app.tasks) == ["trigger:Heartbeat"]  # the job was the app's task
 
-    # a job that raises goes to the crash guard (which would restart the charge point)
+    # a job that raises, awaited by nobody, goes to the crash guard (which would restart the
+    # charge point) through the event loop's exception handler that App.run() sets
     guard, crashes = app_module.crashguard, []
     app_module.crashguard = type("Guard", (), {"crashed": lambda board, e: crashes.append(e)})
+    asyncio.get_event_loop().set_exception_handler(app.failed)
     app.rpc.answers["Heartbeat"] = RuntimeError("a bug")  # the job raises what it does not expect
     try:
         assert _trigger(app, "Heartbeat") == "Accepted"
-        await app.rpc.flush()
+        job = app.spawn(*app.rpc.later.pop())
+        for _ in range(100):
+            await asyncio.sleep_ms(1)  # the loop reports the failure after the task has ended
+            if crashes:
+                break
     finally:
         app_module.crashguard = guard
-    assert [str(e) for e in crashes] == ["a bug"] and app.tasks == {}
+        asyncio.get_event_loop().set_exception_handler(None)
+    assert job.done() and [str(e) for e in crashes] == ["a bug"]
+    assert list(app.tasks) == ["trigger:Heartbeat"]  # the ended job left when this one came
 
 
 async def test_bad_connector_rejected():
