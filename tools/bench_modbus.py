@@ -183,7 +183,7 @@ def run():
                            check=True)
         for f in ("uwallbox/__init__.py", "uwallbox/hw/__init__.py"):
             (mpy / f).write_bytes((root / "firmware" / f).read_bytes())
-        path = ":".join([str(mpy)] + [str(root / d) for d in ("tests/mpy", "boards/sim")])
+        path = ":".join([str(mpy)] + [str(root / d) for d in ("tests/mpy", "boards/sim", "sim/mpy")])
         env = dict(os.environ, MICROPYPATH=path + ":.frozen")
         r = subprocess.run([str(tools / "micropython"), "-X", "heapsize=" + HEAP, __file__,
                             "--device"], cwd=cwd, env=env, capture_output=True, text=True,

@@ -277,7 +277,7 @@ class CtMeter(_Poller):
         self.persist_s = persist_s
         self._saved = 0
         if path:
-            from uwallbox import store
+            from ..flash import store
             self._saved = int(store.load(path, {}).get("wh", 0))
         self._whole = self._saved       # the integrated energy: whole Wh (int) + a fraction,
         self._frac = 0.0                # so 32-bit floats keep their precision at any total
@@ -358,7 +358,7 @@ class CtMeter(_Poller):
         wh = self._whole
         if self.path and wh > self._saved and (
                 power == 0.0 or time.ticks_diff(now, self._t_saved) >= self.persist_s * 1000):
-            from uwallbox import store
+            from ..flash import store
             store.save(self.path, {"wh": wh})
             self._saved = wh
             self._t_saved = now
