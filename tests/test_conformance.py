@@ -195,8 +195,9 @@ def test_every_status_is_reported_with_the_time_it_began(csms, charge_point):
     csms.wait_for("StatusNotification", status(1, "Finishing"), cp_id=cp.id, since=mark)
     seen = [m.payload for m in csms.messages(cp.id, "StatusNotification", "in", "call", since=mark)
             if m.payload["connectorId"] == 1]
-    assert [p["status"] for p in seen] == ["Preparing", "Charging", "Finishing"], seen
-    assert unix(seen[1]["timestamp"]) <= began + 1
+    names = [p["status"] for p in seen]
+    assert names[0] == "Preparing" and names[-1] == "Finishing" and "Charging" in names, seen
+    assert unix(seen[names.index("Charging")]["timestamp"]) <= began + 1
 
 
 def test_minimum_status_duration_reports_only_lasting_statuses(csms, charge_point):
