@@ -9,6 +9,9 @@ from harness import Csms, SimChargePoint  # noqa: E402
 
 
 def pytest_configure(config):
+    from mpyrun import MISSING
+    if MISSING:  # no binary to run the firmware with: say how to get one, once
+        raise pytest.UsageError(MISSING)
     config.addinivalue_line("markers", "soak: a campaign: a small sample by default, full size with "
                             "UWB_SOAK=1 (make soak)")
 

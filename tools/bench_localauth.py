@@ -169,7 +169,9 @@ def run(cards=CARDS):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    micropython = Path(sys.executable).parent / "micropython"
+    sys.path.insert(0, str(root / "tools"))
+    from mpbin import micropython
+    micropython = micropython()
     path = ":".join(str(root / d) for d in ("firmware", "lib", "boards/sim"))
     env = dict(os.environ, MICROPYPATH=path + ":.frozen")
     with tempfile.TemporaryDirectory() as flash:
