@@ -94,7 +94,9 @@ def test_every_module_imports_from_the_build_alone(image, tmp_path):
     code = (f"import sys\nsys.path[:] = {path!r}\n"
             f"for m in {names!r}:\n __import__(m)\n assert sys.modules[m].__file__.endswith('.mpy'), m\n"
             f"print('imported', {len(names)})\n")
-    r = subprocess.run([MICROPYTHON, "-X", "heapsize=112wK", "-c", code], cwd=tmp_path,
+    # every module at once: more than an ESP32's ~112 KiB, which only ever holds some (imports
+    # are lazy). On the 32-bit build their bytecode takes 137 KB; 154 KiB fails, 156 KiB passes.
+    r = subprocess.run([MICROPYTHON, "-X", "heapsize=176wK", "-c", code], cwd=tmp_path,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and f"imported {len(names)}" in r.stdout, r.stdout + r.stderr
 
