@@ -46,11 +46,13 @@ def _need(op):
     """The smallest free heap region (bytes, to 128) in which OP() completes."""
     import gc
 
-    lo, hi = 0, _largest() - 8192  # room for the filler's own list
+    pad = [None] * 512  # the filler's own list, made before the largest block is measured
+    lo, hi = 0, _largest() - 8192
     while hi - lo > 128:
         mid = (lo + hi) // 2
+        for j in range(len(pad)):
+            pad[j] = None
         gc.collect()
-        pad = [None] * 512
         spare = bytearray(mid)  # keep MID bytes in one piece while the rest is filled
         i = 0
         for size in (4096, 512, 64, 0):
@@ -66,7 +68,6 @@ def _need(op):
             hi = mid
         except MemoryError:
             lo = mid
-        pad = None
     return hi
 
 
