@@ -17,8 +17,9 @@ MP := .mp
 MP32 := $(MP)/build-32/micropython
 MP32_FROZEN := $(MP)/build-32-frozen/micropython
 MP_TARBALL := $(lastword $(filter %.tar.gz,$(MP_KIT)) $(wildcard $(MP_KIT)/micropython-*-unix-src.tar.gz))
-MP_FROZEN_SRC := $(shell find firmware lib -name '*.py' -not -path '*/__pycache__/*' | LC_ALL=C sort)
-export MP_GIT_TAG MP_GIT_HASH MP_DATE
+# the frozen sources and their folders (a folder's mtime changes when a module is added or removed)
+MP_FROZEN_SRC := $(shell find firmware lib -name __pycache__ -prune -o \( -name '*.py' -o -type d \) -print)
+export MP_KIT MP_GIT_TAG MP_GIT_HASH MP_DATE
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -38,14 +39,8 @@ $(MP)/src.path: $(if $(MP_TARBALL),$(MP_TARBALL),FORCE) tools/mpbuild
 $(MP32): $(MP)/src.path
 	@tools/mpbuild unix $(MP) build-32
 
-$(MP32_FROZEN): $(MP)/src.path manifest.py $(MP_FROZEN_SRC) $(MP)/frozen.list
+$(MP32_FROZEN): $(MP)/src.path manifest.py $(MP_FROZEN_SRC)
 	@tools/mpbuild unix $(MP) build-32-frozen $(abspath manifest.py)
-
-# the list of frozen sources, rewritten only when it changes: a deleted module rebuilds too
-$(MP)/frozen.list: FORCE
-	@mkdir -p $(MP)
-	@printf '%s\n' $(MP_FROZEN_SRC) > $@.tmp
-	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
 
 test: $(STAMP) mp32
 	$(PY) -m pytest -q -n 2 tests
