@@ -257,7 +257,7 @@ def test_http_client(name, web, tmp_path):
 
 
 def test_http_large_body_small_heap(web, tmp_path):
-    """4 MB through a 512 KB heap (64wK on this 64-bit port): streamed, nothing retained."""
+    """4 MB through a 64 KiB heap (64wK on the 32-bit build): streamed, nothing retained."""
     mpy("test_large_body_small_heap", tmp_path, heapsize="64wK", http_url=web.url, size=4_000_000)
 
 
