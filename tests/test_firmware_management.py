@@ -194,6 +194,7 @@ class FtpHandler(socketserver.StreamRequestHandler):
                 self.reply("226 stored")
             elif cmd == "QUIT":
                 self.reply("221 bye")
+                srv.quit.set()
                 return
             else:
                 self.reply("550 no such file" if cmd == "RETR" else "502 not implemented")
@@ -207,6 +208,7 @@ class Ftpd(socketserver.ThreadingTCPServer):
         super().__init__(("127.0.0.1", 0), FtpHandler)
         self.url = "ftp://127.0.0.1:%d" % self.server_address[1]
         self.users, self.files, self.log = {"user": "se@cret"}, {}, []
+        self.quit = threading.Event()  # a client said QUIT (it may exit before this thread reads it)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     def logins(self):
@@ -277,7 +279,7 @@ def test_ftp_client(name, ftpd, tmp_path):
         assert ftpd.logins() == ["user", "anonymous"]
     elif name == "test_ftp_stor":
         assert ftpd.files["up/diag.txt"] == pattern(9000)
-        assert ("QUIT", "") in ftpd.log
+        assert ftpd.quit.wait(5) and ("QUIT", "") in ftpd.log
 
 
 @pytest.mark.parametrize("name", mpy_cases("ota_cases"))
