@@ -2,7 +2,7 @@
 """uwallbox simulator: the firmware on the MicroPython unix port, talking OCPP to a CSMS.
 
     sim/launch.py [--demo] [--csms URL] [--id CP001] [--state DIR] [--connectors N]
-              [--heapsize 112wK] [--control PORT] [--blocked TAG] [--build DIR]
+              [--heapsize 112K] [--control PORT] [--blocked TAG] [--build DIR] [--micropython PATH]
 
 Without --csms the bundled demo CSMS (tools/csms.py) runs in this process on a free port.
 Output lines are prefixed: `fw |` firmware, `csms|` CSMS, `sim |` this launcher.
@@ -10,6 +10,8 @@ The firmware serves the control API (GET /state, POST /ev, /rfid, /fault, /clock
 docs/ARCHITECTURE.md) on http://127.0.0.1:PORT. When the firmware exits with 75
 (machine.reset()) it is restarted on the same state folder. Ctrl-C or SIGTERM stops everything.
 --build DIR (default: $UWB_SIM_BUILD) runs the .mpy build of tools/build.py instead of the sources.
+--micropython PATH (default: $UWB_MICROPYTHON, else .mp/build-32/micropython of `make mp32`) is the
+binary; UWB_MICROPYTHON=.venv/bin/micropython runs the 64-bit port of the pip package instead.
 """
 import argparse
 import json
@@ -27,6 +29,7 @@ from pathlib import Path
 SIM = Path(__file__).resolve().parent
 ROOT = SIM.parent
 sys.path[:0] = [str(SIM), str(ROOT / "tools")]  # simapi.py here, csms.py in tools/
+import mpbin  # noqa: E402  (tools/mpbin.py: which micropython binary)
 from simapi import SimApi, connector  # noqa: E402
 
 RESET_EXIT = 75
@@ -48,12 +51,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def micropython():
-    local = Path(sys.executable).parent / "micropython"
-    found = str(local) if local.exists() else shutil.which("micropython")
-    if not found:
-        sys.exit("sim | micropython not found: run `make venv`")
-    return found
+def micropython(path):
+    """--micropython PATH, else $UWB_MICROPYTHON, else the 32-bit build (tools/mpbin.py)."""
+    try:
+        return mpbin.micropython(path)
+    except LookupError as e:
+        sys.exit(f"sim | {e}")
 
 
 class Firmware:
@@ -66,7 +69,7 @@ class Firmware:
         self.state = state
         fw = Path(args.build).resolve() if args.build else ROOT / "firmware"
         lib = fw / "lib" if args.build else ROOT / "lib"
-        self.cmd = [micropython()] + (["-X", f"heapsize={args.heapsize}"] if args.heapsize else []) \
+        self.cmd = [args.micropython] + (["-X", f"heapsize={args.heapsize}"] if args.heapsize else []) \
             + [str(fw / "main.py")]
         self.env = dict(os.environ,
                         MICROPYPATH=f"{ROOT / 'boards' / 'sim'}:{SIM / 'mpy'}:{lib}:.frozen",
@@ -202,7 +205,9 @@ def main():
     p.add_argument("--id", default="CP001", help="charge point id (default CP001)")
     p.add_argument("--state", metavar="DIR", help="flash folder (default: a temporary one, removed at exit)")
     p.add_argument("--connectors", type=int, default=1, metavar="N")
-    p.add_argument("--heapsize", metavar="SIZE", help="micropython heap, e.g. 112wK")
+    p.add_argument("--heapsize", metavar="SIZE", help="micropython heap, e.g. 112K")
+    p.add_argument("--micropython", metavar="PATH",
+                   help="the micropython binary (default: $UWB_MICROPYTHON, else the 32-bit build of make mp32)")
     p.add_argument("--control", type=int, metavar="PORT", help="control API port (default: a free one)")
     p.add_argument("--settings", metavar="FILE",
                    help="extra provisioning settings (JSON: security_profile, authorization_key, ca)")
@@ -212,6 +217,7 @@ def main():
     p.add_argument("--blocked", action="append", default=[], metavar="TAG",
                    help="idTag the bundled CSMS answers Blocked")
     args = p.parse_args()
+    args.micropython = micropython(args.micropython)
 
     signal.signal(signal.SIGTERM, on_sigterm)
     state = Path(args.state) if args.state else Path(tempfile.mkdtemp(prefix="uwallbox-"))

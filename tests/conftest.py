@@ -10,6 +10,9 @@ from mpyrun import MPY_DIR, read_cases, run_case  # noqa: E402
 
 
 def pytest_configure(config):
+    from mpyrun import MISSING
+    if MISSING:  # no binary to run the firmware with: say how to get one, once
+        raise pytest.UsageError(MISSING)
     config.addinivalue_line("markers", "soak: a campaign: a small sample by default, full size with "
                             "UWB_SOAK=1 (make soak)")
     config.addinivalue_line("markers", "slow: takes minutes of CPU (make test runs it; -m 'not slow' "

@@ -53,8 +53,11 @@ class SimChargePoint:
 
     def start(self, timeout=30):
         """Launch and wait until the control API answers (fails the test with the log if not)."""
+        from mpyrun import MICROPYTHON
         cmd = [sys.executable, str(SIM), "--csms", self.url, "--state", str(self.state_dir),
                "--control", str(self.api.port), "--id", self.id, "--connectors", str(self.connectors)]
+        if MICROPYTHON:  # else sim/launch.py says why there is none
+            cmd += ["--micropython", MICROPYTHON]
         if self.heapsize:
             cmd += ["--heapsize", str(self.heapsize)]
         if self.settings:

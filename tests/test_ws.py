@@ -295,7 +295,8 @@ def test_send_parts(srv, tmp_path):
     assert ops[len(first):] == [(True, 1)] and texts[1] == ""
 
 
-# The unix port's heap is fragmented by compiling the test module (64-bit objects, too):
+# The unix port's heap is fragmented by compiling the test module (and, on the 64-bit port, by
+# 64-bit objects):
 # a round trip of an n-byte text needs about 3 n contiguous bytes (the caller's str, the
 # receive buffer, the received str). These sizes pass with some margin.
 @pytest.mark.parametrize("heap, size", [("96k", 4000), ("160k", 12000)])

@@ -31,8 +31,8 @@ SECTION = """
 `make bench` (`tools/bench.py`, two to three minutes) measures the firmware in the simulator and
 writes this table here and its figures to `bench/results.json`. Heap sizes are in `wK`, the
 unit of `micropython -X heapsize=NwK`: one wK is a KiB on a 32-bit port like the ESP32's (a plain
-ESP32 gives MicroPython about 112 KiB), two here. Times are those of the unix port on the machine
-named, not of an ESP32.
+ESP32 gives MicroPython about 112 KiB) and the 32-bit build the bench runs (`make mp32`), two on a
+64-bit one. Times are those of the unix port on the machine named, not of an ESP32.
 
 """
 SIZES = {  # full run, --quick

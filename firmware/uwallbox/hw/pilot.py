@@ -72,6 +72,20 @@ def classify(high_mv, prev=None):
     return s
 
 
+def _mv(x, span):
+    """X * 24000 // SPAN (ADC uV above -12 V -> mV above -12 V) without an intermediate beyond
+    31 bits: on the ESP32 a bigger int is a heap allocation. Long division: * 24, then 3 digits."""
+    v = x * 24
+    q = v // span
+    r = v - q * span
+    for _ in range(3):
+        r *= 10
+        d = r // span
+        q = q * 10 + d
+        r -= d * span
+    return q
+
+
 class Pilot:
     def __init__(self, pwm_pin_no, adc_pin_no, cal):
         self._pwm = PWM(Pin(pwm_pin_no, Pin.OUT), freq=FREQ, duty_u16=65535)
@@ -127,8 +141,8 @@ class Pilot:
             if v < lo:
                 lo = v
         span = self._uv_span
-        self.high_mv = (hi - self._uv_lo) * 24000 // span - 12000
-        self.low_mv = (lo - self._uv_lo) * 24000 // span - 12000
+        self.high_mv = _mv(hi - self._uv_lo, span) - 12000
+        self.low_mv = _mv(lo - self._uv_lo, span) - 12000
         return self.high_mv
 
     def sample(self):
