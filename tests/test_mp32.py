@@ -53,18 +53,18 @@ def test_sim_runs_the_binary_it_is_given(tmp_path):
     fake = tmp_path / "fake-micropython"
     fake.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path / 'args'}\nexit 3\n")
     fake.chmod(0o755)
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "sim"), "--micropython", str(fake),
+    r = subprocess.run([sys.executable, str(ROOT / "sim" / "launch.py"), "--micropython", str(fake),
                         "--csms", "ws://127.0.0.1:9/x", "--state", str(tmp_path / "state"), "--heapsize", "100K"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 3, r.stdout + r.stderr
     assert (tmp_path / "args").read_text().split() == ["-X", "heapsize=100K", str(ROOT / "firmware" / "main.py")]
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "sim"), "--micropython", str(tmp_path / "none")],
+    r = subprocess.run([sys.executable, str(ROOT / "sim" / "launch.py"), "--micropython", str(tmp_path / "none")],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "not found" in r.stderr, r.stderr
 
 
 def test_frozen_build_imports_the_firmware_without_its_sources(tmp_path):
-    modules = ["uwallbox.rpc", "uwallbox.config"] + [n[:-3] for n in LIB] + ["asyncio", "ssl"]
+    modules = ["uwallbox.ocpp.rpc", "uwallbox.station.config"] + [n[:-3] for n in LIB] + ["asyncio", "ssl"]
     code = ("import sys\nfor m in %r:\n __import__(m)\n f = getattr(sys.modules[m], '__file__', '')\n"
             " assert not f.startswith('/'), (m, f)\nimport uwallbox\nprint('ok', uwallbox.VERSION)\n" % modules)
     r = run(mpbin.MP32_FROZEN, code, tmp_path, env={"MICROPYPATH": ".frozen"})
@@ -131,7 +131,7 @@ def manifest_targets(manifest, port_dir=None):
 
 
 def test_manifests_freeze_the_firmware_and_lib(tmp_path):
-    ours = {"uwallbox/__init__.py", "uwallbox/rpc.py", "uwallbox/hw/pilot.py"} | set(LIB)
+    ours = {"uwallbox/__init__.py", "uwallbox/ocpp/rpc.py", "uwallbox/hw/pilot.py"} | set(LIB)
     unix = manifest_targets(ROOT / "manifest.py")
     # ESP32: the board manifest includes the port's own (here an empty stand-in) and ours, not unix's
     (tmp_path / "boards").mkdir()

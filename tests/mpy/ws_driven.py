@@ -110,13 +110,15 @@ async def test_small_heap():
 
     c = await ws.connect(URL)
     n = env_int("WS_SIZE")
-    await round_trip(c, 0, n)
+    for i in range(10):  # warm-up: the GC scans the stack conservatively, and on a 32-bit build
+        await round_trip(c, i, n)  # a stale word there may keep one old message alive
     gc.collect()
     free = gc.mem_free()
-    for i in range(1, 11):
+    for i in range(10, 40):
         await round_trip(c, i, n)
     gc.collect()
-    assert free - gc.mem_free() < min(n, 1024), (free, gc.mem_free())  # less than one message
+    # 30 more round trips retain less than one message: nothing accumulates
+    assert free - gc.mem_free() < min(n, 1024), (free, gc.mem_free())
     await c.close()
 
 
