@@ -68,11 +68,16 @@ class Firmware:
             self.settings.update(json.loads(Path(args.settings).read_text()))
         self.state = state
         fw = Path(args.build).resolve() if args.build else ROOT / "firmware"
-        lib = fw / "lib" if args.build else ROOT / "lib"
+        path = [ROOT / "boards" / "sim", SIM / "mpy", fw / "lib" if args.build else ROOT / "lib"]
+        main = fw / "main.py"
+        if args.frozen:  # as on a device: boot.py and main.py in flash, the rest in the firmware
+            for name in ("boot.py", "main.py"):
+                shutil.copy(ROOT / "firmware" / name, state / name)
+            main, path = state / "main.py", path[:2]
         self.cmd = [args.micropython] + (["-X", f"heapsize={args.heapsize}"] if args.heapsize else []) \
-            + [str(fw / "main.py")]
+            + [str(main)]
         self.env = dict(os.environ,
-                        MICROPYPATH=f"{ROOT / 'boards' / 'sim'}:{SIM / 'mpy'}:{lib}:.frozen",
+                        MICROPYPATH=":".join(str(p) for p in path) + ":.frozen",
                         UWB_SIM_CONNECTORS=str(args.connectors), UWB_SIM_CONTROL=str(control))
         self.proc = None
         self.code = None
@@ -214,9 +219,16 @@ def main():
     p.add_argument("--demo", action="store_true", help="play a demo charging session, then exit")
     p.add_argument("--build", metavar="DIR", default=os.environ.get("UWB_SIM_BUILD"),
                    help="run the .mpy build in DIR (tools/build.py) instead of firmware/ and lib/")
+    p.add_argument("--frozen", action="store_true", default=os.environ.get("UWB_SIM_FROZEN") == "1",
+                   help="run the firmware frozen into the 32-bit binary (make mp32): boot.py and main.py "
+                        "in the flash folder, no uwallbox or lib/ file on the path (default $UWB_SIM_FROZEN=1)")
     p.add_argument("--blocked", action="append", default=[], metavar="TAG",
                    help="idTag the bundled CSMS answers Blocked")
     args = p.parse_args()
+    if args.frozen and not args.micropython:
+        args.micropython = str(mpbin.MP32_FROZEN)
+        if not mpbin.MP32_FROZEN.exists():
+            sys.exit(f"sim | no frozen build at {mpbin.MP32_FROZEN}: run `make mp32`")
     args.micropython = micropython(args.micropython)
 
     signal.signal(signal.SIGTERM, on_sigterm)
