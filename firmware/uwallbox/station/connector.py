@@ -225,9 +225,9 @@ class Connector:
         return "Available"
 
     def update(self):
+        # (meter_wh and power_w are kept current by the metering task's tick, every second)
         e = self.evse
         cfg = self.app.config
-        self.read_meter()
         if e.plugged != self.plugged:
             self.plugged = e.plugged
             if e.plugged:
