@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import shoot
+from browser import ARTIFACTS, shoot
 from harness import ROOT, SIM, free_port
 
 
@@ -99,6 +99,16 @@ class Classroom:
         self.log.close()
 
 
+def shoot_small(page, name, zoom=0.62):
+    """tests/artifacts/NAME-small.png: the page zoomed out, the picture docs/img/NAME.png is taken from."""
+    shoot(page, name)
+    page.evaluate(f"document.body.style.zoom = '{zoom}'")
+    page.set_viewport_size({"width": int(1100 * zoom), "height": int(800 * zoom)})
+    path = ARTIFACTS / (name + "-small.png")
+    page.screenshot(path=str(path))
+    return path
+
+
 @pytest.fixture
 def classroom(tmp_path):
     c = Classroom(tmp_path)
@@ -135,7 +145,7 @@ def test_charger_panel_trace_follows_the_ev_from_b_to_c(classroom, page):
     page.wait_for_selector("#e-BC.last", state="attached")               # the transition just taken is lit
     page.wait_for_function("document.getElementById('readout').textContent.startsWith('16.0 / 16.0 / 16.0')")
     time.sleep(1.5)                                    # a few points in the plots for the picture
-    shoot(page, "charger-panel")
+    shoot_small(page, "charger-panel")
 
 
 def test_card_swipe_draws_authorize_and_start_transaction(classroom, page):
@@ -177,7 +187,7 @@ def test_csms_panel_remote_stop_ends_the_session(classroom, page):
     page.wait_for_selector("#stations tr[data-cp=CP001] .st[data-connector='1']")
     page.wait_for_selector("#transactions tr[data-active=true]")
     time.sleep(1)
-    shoot(page, "csms-panel")
+    shoot_small(page, "csms-panel")
     page.select_option("#cp", "CP001")
     page.click("#remote-stop")
     page.wait_for_selector("#result:has-text('Accepted')")
