@@ -311,3 +311,13 @@ def test_fleet_of_three(tmp_path):
         assert (tmp_path / "state" / "CP003").is_dir()       # a flash folder each
     finally:
         c.stop()
+
+
+def test_make_sim_demo_prints_the_panels_and_ends_on_its_own(tmp_path):
+    """`make sim` without a terminal: the demo session, the panels' URLs printed, exit 0."""
+    r = subprocess.run([sys.executable, str(SIM), "--demo"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=150, env=dict(os.environ, UWB_NO_BROWSER="1"))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "sim | charger panel: http://127.0.0.1:" in r.stdout
+    assert "sim | central-system panel: http://127.0.0.1:" in r.stdout
+    assert "demo done: transaction 1" in r.stdout
