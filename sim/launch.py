@@ -287,7 +287,7 @@ def main():
     p.add_argument("--panels", action="store_true",
                    help="serve the charger panels with --csms too (on by default with the bundled CSMS)")
     p.add_argument("--panel-port", type=int, default=0, metavar="PORT",
-                   help="port of the charger panels (default: a free one); the CSMS panel takes PORT+1")
+                   help="port of the charger panels (default: a free one); the CSMS panel takes PORT+1 if free")
     args = p.parse_args()
     args.micropython = micropython(args.micropython)
     if args.fleet is not None and args.fleet < 1:
@@ -330,7 +330,10 @@ def main():
             say(f"control API: http://127.0.0.1:{chargers[0].api.port}/state")
             fw = chargers[0].fw
         if csms:
-            csms_panel = CsmsPanel(csms, port=args.panel_port + 1 if args.panel_port else 0).start()
+            try:
+                csms_panel = CsmsPanel(csms, port=args.panel_port + 1 if args.panel_port else 0).start()
+            except OSError:   # PORT+1 taken: any free one (its URL is printed)
+                csms_panel = CsmsPanel(csms).start()
         panels = classroom.ChargerPanels(chargers, csms=csms, csms_panel=csms_panel, port=args.panel_port).start()
         urls = [("charger panel" + (" " + c.id if len(ids) > 1 else ""), panels.url_of(c.id)) for c in chargers]
         if csms_panel:

@@ -7,6 +7,7 @@ tests/artifacts/ (charger-panel.png, csms-panel.png, ...).
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,16 +19,14 @@ from pathlib import Path
 import pytest
 
 from browser import ARTIFACTS, shoot
-from harness import ROOT, SIM, free_port
+from harness import ROOT, SIM
 
 
 class Classroom:
     """sim/launch.py with the bundled CSMS and the panels; `fleet` chargers CP001.. (1: CP001)."""
 
     def __init__(self, tmp_path, fleet=None):
-        self.port = free_port()
-        self.csms_port = self.port + 1
-        cmd = [sys.executable, str(SIM), "--state", str(tmp_path / "state"), "--panel-port", str(self.port)]
+        cmd = [sys.executable, str(SIM), "--state", str(tmp_path / "state")]
         if fleet:
             cmd += ["--fleet", str(fleet)]
         self.log_path = tmp_path / "classroom.log"
@@ -36,6 +35,18 @@ class Classroom:
                                      stderr=subprocess.STDOUT, start_new_session=True,
                                      env=dict(os.environ, UWB_NO_BROWSER="1"))
         self.ids = [f"CP{i:03d}" for i in range(1, (fleet or 1) + 1)]
+        self.port = self.csms_port = None
+        deadline = time.monotonic() + 30
+        while self.csms_port is None:   # the launcher prints the panels' addresses
+            text = self.log_path.read_text()
+            m = re.search(r"charger panel(?: CP001)?: http://127\.0\.0\.1:(\d+)/cp/", text)
+            n = re.search(r"central-system panel: http://127\.0\.0\.1:(\d+)/", text)
+            if m and n:
+                self.port, self.csms_port = int(m.group(1)), int(n.group(1))
+            elif self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no panel addresses from sim/launch.py:\n{text[-3000:]}")
+            else:
+                time.sleep(0.05)
 
     def panel(self, cp="CP001"):
         return f"http://127.0.0.1:{self.port}/cp/{cp}/"
