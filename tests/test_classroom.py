@@ -190,23 +190,36 @@ def test_a_fault_turns_the_state_red_and_opens_the_relay(classroom, page):
     shoot(page, "charger-panel-fault")
 
 
-def test_csms_panel_remote_stop_ends_the_session(classroom, page):
-    classroom.do("ev", plug=True, charge=True, max_a=16)
-    classroom.do("rfid", id_tag="7EAC4E12")
-    classroom.until(status("Charging"), 20, "Charging")
-    page.goto(classroom.csms_panel)
-    page.wait_for_selector("#stations tr[data-cp=CP001] .st[data-connector='1']")
-    page.wait_for_selector("#transactions tr[data-active=true]")
+def test_a_session_from_the_panels_alone_csms_remote_stop_ends_it(classroom, page):
+    """RemoteStart and RemoteStop from the CSMS panel, the car from the charger panel: no other input."""
+    csms = page.context.new_page()
+    csms.goto(classroom.csms_panel)
+    csms.wait_for_selector("#stations tr[data-cp=CP001] .st[data-connector='1']")
+    page.goto(classroom.panel())
+    page.click("#plug")
+    page.check("#charge")
+    csms.select_option("#cp", "CP001")
+    csms.select_option("#tag", "7EAC4E12")
+    csms.click("#remote-start")
+    csms.wait_for_selector("#result:has-text('RemoteStartTransaction: {')")
+    assert '"Accepted"' in csms.inner_text("#result")
+    page.wait_for_selector("#hw-relay[data-relay=closed]", timeout=20000)
+    page.wait_for_selector(".msg[data-dir=out][data-kind=call][data-action=RemoteStartTransaction]")
+    csms.wait_for_selector("#transactions tr[data-active=true]")
+    csms.wait_for_selector("#stations .st[data-connector='1'].Charging")
     time.sleep(1)
-    shoot_small(page, "csms-panel")
-    page.select_option("#cp", "CP001")
-    page.click("#remote-stop")
-    page.wait_for_selector("#result:has-text('Accepted')")
-    page.wait_for_selector("#transactions tr[data-active=false]", timeout=20000)
-    assert page.locator("#transactions tr[data-active=true]").count() == 0
-    classroom.until(lambda c, d: not c["relay"] and c["transaction_id"] is None, 20, "relay open, no transaction")
+    shoot_small(csms, "csms-panel")
+    csms.click("#remote-stop")
+    csms.wait_for_selector("#result:has-text('RemoteStopTransaction: {')")
+    assert '"Accepted"' in csms.inner_text("#result")
+    csms.wait_for_selector("#transactions tr[data-active=false]", timeout=20000)
+    assert csms.locator("#transactions tr[data-active=true]").count() == 0
+    page.wait_for_selector("#hw-relay[data-relay=open]")
+    page.wait_for_selector(".msg[data-dir=in][data-kind=call][data-action=StopTransaction]")
+    page.click("#unplug")
+    csms.wait_for_selector("#stations .st[data-connector='1'].Available")
     tx = classroom.csms_state()["transactions"][0]
-    assert tx["reason"] == "Remote" and tx["energy_wh"] is not None
+    assert tx["reason"] == "Remote" and tx["id_tag"] == "7EAC4E12" and tx["energy_wh"] is not None
 
 
 def test_csms_panel_sends_the_cards_and_reads_the_configuration(classroom, page):
