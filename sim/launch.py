@@ -351,8 +351,12 @@ def main():
         say("stopping")
         return 0
     finally:
-        for c in chargers:
-            c.fw.stop()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        stoppers = [threading.Thread(target=c.fw.stop) for c in chargers]  # all at once: a fleet stops in seconds
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
         if fw and not chargers:
             fw.stop()
             fw.done.wait(5)
