@@ -25,10 +25,12 @@ from harness import ROOT, SIM
 class Classroom:
     """sim/launch.py with the bundled CSMS and the panels; `fleet` chargers CP001.. (1: CP001)."""
 
-    def __init__(self, tmp_path, fleet=None):
+    def __init__(self, tmp_path, fleet=None, connectors=1):
         cmd = [sys.executable, str(SIM), "--state", str(tmp_path / "state")]
         if fleet:
             cmd += ["--fleet", str(fleet)]
+        if connectors > 1:
+            cmd += ["--connectors", str(connectors)]
         self.log_path = tmp_path / "classroom.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log,
@@ -345,3 +347,18 @@ def test_make_sim_demo_prints_the_panels_and_ends_on_its_own(tmp_path):
     assert "sim | charger panel: http://127.0.0.1:" in r.stdout
     assert "sim | central-system panel: http://127.0.0.1:" in r.stdout
     assert "demo done: transaction 1" in r.stdout
+
+
+def test_two_connectors_each_driven_from_the_panel(tmp_path, page):
+    c = Classroom(tmp_path, connectors=2)
+    try:
+        c.registered()
+        page.goto(c.panel())
+        page.wait_for_selector("#conn-box:not([hidden])")
+        page.select_option("#conn", "2")
+        page.click("#plug")
+        page.wait_for_selector("#trace[data-state=B]", state="attached")
+        d = c.state()["state"]["connectors"]
+        assert d[1]["ev"]["plug"] and not d[0]["ev"]["plug"]   # connector 2 was plugged, not 1
+    finally:
+        c.stop()
