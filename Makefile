@@ -28,8 +28,9 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
+# N=30: a classroom fleet of 30 chargers against one CSMS (docs/CLASSROOM.md), until Ctrl-C
 sim: $(STAMP) mp32
-	$(PY) sim/launch.py --demo $(ARGS)
+	$(PY) sim/launch.py $(if $(N),--fleet $(N),--demo) $(ARGS)
 
 mp32: $(MP32) $(MP32_FROZEN)
 

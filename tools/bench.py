@@ -38,6 +38,7 @@ ESP32 gives MicroPython about 112 KiB) and the 32-bit build the bench runs (`mak
 SIZES = {  # full run, --quick
     "cards": (1000, 100), "heap": ((32, 256, 1), (256, 512, 256)), "calls": (2000, 200),
     "batches": (4, 2), "samples": (50, 5), "list_cards": (10000, 1000), "smart_runs": (30, 3), "boots": (5, 1),
+    "fleet": (((10, 30), 10), ((3,), 2)),  # fleet sizes, CPU window s
 }
 
 
@@ -143,6 +144,23 @@ def _startup_text(r):
             f"to the CSMS's BootNotification Accepted; image: tools/build.py; lines of the .py files")
 
 
+def _fleet(size):
+    import bench_fleet
+    return bench_fleet.measure(*size["fleet"])
+
+
+def _fleet_text(r):
+    b = r["runs"][-1]
+    return (f"{b['chargers']} chargers: all Accepted in {b['boot_s']:.1f} s, all charging {b['charging_s']:.1f} s "
+            f"later; {b['charging_cores']:.2f} cores, {b['rss_mb_total']:.0f} MB ({b['rss_mb_per_charger']:.1f} MB "
+            f"each): **about {r['fit']} chargers fit** ({r['cores']} cores, {r['mem_total_mb'] / 1024:.0f} GB)",
+            f"classroom mode (`sim/launch.py --fleet N`, `tools/bench_fleet.py`): N firmware processes against one "
+            f"bundled CSMS, each with its flash, EV and link relay; every EV then plugs in, presents a card and "
+            f"asks for 16 A. CPU: utime+stime (/proc) of the N processes over {r['window_s']:.0f} s while all "
+            f"charge; memory: their VmRSS. Fit: cores and memory at 70 % "
+            f"({r['fit_by_cpu']} by CPU, {r['fit_by_memory']} by memory)")
+
+
 def _t(s, unit="ms", scale=1, fmt=".1f"):
     """'median unit (min-max)' of a spread."""
     return f"{s['median'] * scale:{fmt}} {unit} ({s['min'] * scale:{fmt}}-{s['max'] * scale:{fmt}})"
@@ -163,6 +181,7 @@ ROWS = (
     ("localauth", "Local list", _localauth, _localauth_text),
     ("smart", "Smart charging", _smart, _smart_text),
     ("startup", "Start-up and size", _startup, _startup_text),
+    ("fleet", "Classroom fleet", _fleet, _fleet_text),
 )
 
 
