@@ -192,10 +192,15 @@ def machine():
     return {"arch": platform.machine(), "cpu": cpu, "cores": os.cpu_count()}
 
 
-def run(quick):
+def run(quick, only=None, previous=None):
+    """Measure every row (ONLY: just these keys, the others kept from PREVIOUS results)."""
     size = {k: v[quick] for k, v in SIZES.items()}
     results = {"date": date.today().isoformat(), "machine": machine(), "quick": quick, "rows": {}}
+    if only:
+        results["rows"].update((previous or {}).get("rows", {}))
     for key, title, measure, _ in ROWS:
+        if only and key not in only:
+            continue
         say(f"{title} ...")
         t = time.monotonic()
         try:
@@ -211,7 +216,7 @@ def run(quick):
 def table(results):
     lines = ["| measure | result | how |", "|---|---|---|"]
     for key, title, _, text in ROWS:
-        r = results["rows"][key]
+        r = results["rows"].get(key, {"error": "not measured yet"})
         result, how = ("failed: " + r["error"], "") if "error" in r else text(r)
         lines.append(f"| {title} | {result} | {how} |")
     return "\n".join(lines) + "\n"
@@ -234,9 +239,13 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="every row on a tiny size (a smoke test)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results.json"), help="the JSON file written")
     p.add_argument("--update-readme", action="store_true", help="put the table in README.md")
+    p.add_argument("--rows", help="comma-separated row keys to measure again (" + ", ".join(
+        k for k, *_ in ROWS) + "); the others are taken from --out")
     args = p.parse_args(argv)
-    results = run(args.quick)
     out = Path(args.out)
+    only = args.rows.split(",") if args.rows else None
+    previous = json.loads(out.read_text()) if only and out.exists() else None
+    results = run(args.quick, only, previous)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     text = table(results)
