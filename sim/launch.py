@@ -2,7 +2,8 @@
 """uwallbox simulator: the firmware on the MicroPython unix port, talking OCPP to a CSMS.
 
     sim/launch.py [--demo] [--csms URL] [--id CP001] [--state DIR] [--connectors N]
-              [--heapsize 112K] [--control PORT] [--blocked TAG] [--build DIR] [--micropython PATH]
+              [--heapsize 112K] [--control PORT] [--web PORT] [--admin-password PW] [--blocked TAG]
+              [--build DIR] [--micropython PATH]
 
 Without --csms the bundled demo CSMS (tools/csms.py) runs in this process on a free port.
 Output lines are prefixed: `fw |` firmware, `csms|` CSMS, `sim |` this launcher.
@@ -30,6 +31,7 @@ SIM = Path(__file__).resolve().parent
 ROOT = SIM.parent
 sys.path[:0] = [str(SIM), str(ROOT / "tools")]  # simapi.py here, csms.py in tools/
 import mpbin  # noqa: E402  (tools/mpbin.py: which micropython binary)
+import webpage  # noqa: E402  (tools/webpage.py: the web page, gzip-compressed)
 from simapi import SimApi, connector  # noqa: E402
 
 RESET_EXIT = 75
@@ -62,8 +64,10 @@ def micropython(path):
 class Firmware:
     """The firmware process, restarted on the same state folder when it exits with 75."""
 
-    def __init__(self, args, url, control, state):
+    def __init__(self, args, url, control, state, web=None):
         self.settings = {"url": url, "id": args.id}
+        if web and not (state / "webadmin.json").exists():  # the web page's admin, once
+            self.settings["admin_password"] = args.admin_password
         if args.settings:
             self.settings.update(json.loads(Path(args.settings).read_text()))
         self.state = state
@@ -73,7 +77,8 @@ class Firmware:
             + [str(fw / "main.py")]
         self.env = dict(os.environ,
                         MICROPYPATH=f"{ROOT / 'boards' / 'sim'}:{SIM / 'mpy'}:{lib}:.frozen",
-                        UWB_SIM_CONNECTORS=str(args.connectors), UWB_SIM_CONTROL=str(control))
+                        UWB_SIM_CONNECTORS=str(args.connectors), UWB_SIM_CONTROL=str(control),
+                        UWB_SIM_WEB=str(web or 0))
         self.proc = None
         self.code = None
         self.done = threading.Event()
@@ -83,6 +88,7 @@ class Firmware:
     def run(self):
         """Run (and restart) the firmware until it exits for good or stop(); return its exit code."""
         (self.state / "settings.json").write_text(json.dumps(self.settings))  # merged at boot
+        webpage.write(self.state / webpage.DEVICE_NAME)  # the page, as `make deploy` puts it in flash
         try:
             while True:
                 with self.lock:
@@ -209,6 +215,9 @@ def main():
     p.add_argument("--micropython", metavar="PATH",
                    help="the micropython binary (default: $UWB_MICROPYTHON, else the 32-bit build of make mp32)")
     p.add_argument("--control", type=int, metavar="PORT", help="control API port (default: a free one)")
+    p.add_argument("--web", type=int, metavar="PORT", help="the firmware's web page port (default: a free one; 0: no web page)")
+    p.add_argument("--admin-password", default="uwallbox-sim", metavar="PW",
+                   help="the web page's admin password, set on a fresh state folder (default uwallbox-sim)")
     p.add_argument("--settings", metavar="FILE",
                    help="extra provisioning settings (JSON: security_profile, authorization_key, ca)")
     p.add_argument("--demo", action="store_true", help="play a demo charging session, then exit")
@@ -233,7 +242,10 @@ def main():
         control = args.control or free_port()
         say(f"charge point {args.id}, CSMS {url}, state folder {state}")
         say(f"control API: http://127.0.0.1:{control}/state")
-        fw = Firmware(args, url, control, state)
+        web = free_port() if args.web is None else args.web
+        if web:
+            say(f"web page: http://127.0.0.1:{web}/ (admin password {args.admin_password!r} on a fresh state folder)")
+        fw = Firmware(args, url, control, state, web)
         if args.build:
             say(f"running the build in {args.build}")
         if not args.demo:
