@@ -239,3 +239,16 @@ def test_setup_access_point(page, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_heap_a_request_needs():
+    """tools/bench/web_mpy.py on the .mpy image (make deploy's): the server and a status poll stay
+    within the budget docs/WEB.md states (the figures are in `make bench`)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from bench import web
+    r = web.measure()
+    m = r["mpy"]
+    assert m["status"] < 6000 and m["page"] < 6000 and m["limit"] < 8000, m
+    assert m["resident"] < 12000, m
+    if "frozen" in r:
+        assert r["frozen"]["resident_after"] < 10000, r["frozen"]

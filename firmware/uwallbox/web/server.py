@@ -10,7 +10,6 @@ from httpd import HttpError
 from .. import VERSION, files
 from ..log import log
 from .auth import Sessions
-from . import settings
 
 _JSON = "application/json"
 
@@ -98,12 +97,13 @@ class Web:
         return {"connectors": conns, "ocpp": {
             "connected": s.connected, "registration": s.registration,
             "last_message_s": None if last is None else time.ticks_diff(time.ticks_ms(), last) // 1000},
-            "wifi_dbm": _rssi(app.board), "heap_free": gc.mem_free(), "uptime_s": time.time() - self.t0,
+            "wifi_dbm": _rssi(app.board), "heap_free": gc.mem_free(), "uptime_s": int(time.time() - self.t0),
             "version": VERSION, "board": app.board.NAME, "id": app.config["ChargePointId"],
             "local_limit_a": app.config["LocalCurrentLimit"], "free_charging": app.config["FreeCharging"],
             "local_tag": bool(app.config["LocalIdTag"])}
 
     def get_settings(self):
+        from . import settings  # only while the settings are open (5 KB of bytecode)
         return settings.shown(self.app.config)
 
     def logs(self):
@@ -157,6 +157,7 @@ class Web:
         log("web", "local current limit %s" % (("%d A" % a) if a else "off"))
 
     async def save_settings(self, d, _):
+        from . import settings
         try:
             reboot = settings.apply(self.app.config, d)
         except ValueError as e:
