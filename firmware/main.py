@@ -18,7 +18,7 @@ if crashguard.may_start(board):
             from uwallbox.system import netup
             if _setup_held(board) or not netup.up():  # no working Wi-Fi: the setup access point
                 from uwallbox.web import setup
-                setup.run(board, netup.credentials() is not None)  # restarts
+                setup.run(board, netup.credentials() is not None)  # restarts after a save
         from uwallbox.app import App
         app = App(board)
         try:

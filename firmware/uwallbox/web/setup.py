@@ -22,7 +22,7 @@ from ..log import log
 from ..system import crashguard
 from . import settings
 
-_GIVE_UP_S = 300  # with stored credentials that failed: try them again after this long
+_GIVE_UP_S = 300  # with stored credentials that failed: start offline after this long
 
 
 def ap_name(board, uid):
@@ -98,15 +98,17 @@ class Setup:
                 await self.saved.wait()
             await asyncio.sleep_ms(500)  # the answer reaches the browser
         except asyncio.TimeoutError:
-            log("setup", "no new settings: trying the stored Wi-Fi again")
+            log("setup", "no new settings: starting offline, the Wi-Fi keeps trying")
         task.cancel()
         srv.close()
         ap.active(False)
+        return self.saved.is_set()
 
 
 def run(board, retry=False):
-    """Serve the setup page until a valid save (or _GIVE_UP_S with RETRY: stored credentials that
-    did not join), then restart. Never returns."""
+    """Serve the setup page until a valid save, then restart. RETRY (stored credentials that did
+    not join): after _GIVE_UP_S without a save, return (the application starts offline, as it
+    would without the setup mode: cards in the local list still work)."""
     crashguard.safe(board, 1)
-    asyncio.run(Setup(board).run(retry))
-    machine.reset()
+    if asyncio.run(Setup(board).run(retry)) or not retry:
+        machine.reset()
