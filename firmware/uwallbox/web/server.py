@@ -39,7 +39,7 @@ class Web:
             if self.buf is None:
                 self.buf = bytearray(512)
             return await req.file(files.WEB_PAGE, "text/html; charset=utf-8",
-                                  "Content-Encoding: gzip\r\n", self.buf)
+                                  "Content-Encoding: gzip\r\nX-Frame-Options: DENY\r\n", self.buf)
         if not path.startswith("/api/"):
             raise HttpError(404, "not found")
         name = path[5:]

@@ -44,11 +44,14 @@ def check(d, config, setup=False):
         ssid = _text(d, "wifi_ssid", 1, 32, "the Wi-Fi network name", problems)
         if ssid is not None and len(ssid.encode()) > 32:
             problems.append("wifi ssid: longer than 32 bytes")
-        pw = d.get("wifi_password", "")
+        pw = d.get("wifi_password")
+        stored = store.load(files.WIFI) or {}
+        if pw is None or (pw == "" and not setup):  # no password given: the stored one stays
+            pw = stored.get("password", "") if stored.get("ssid") == ssid else ""
         if not isinstance(pw, str) or not (pw == "" or 8 <= len(pw) <= 63 or (
                 len(pw) == 64 and all(c in "0123456789abcdefABCDEF" for c in pw))):
             problems.append("wifi password: 8 to 63 characters (WPA2), 64 hex digits, or empty (open network)")
-        elif ssid:
+        elif ssid and (ssid, pw) != (stored.get("ssid"), stored.get("password")):
             out["wifi"] = {"ssid": ssid, "password": pw}
     url = d.get("url") if "url" in d or setup else None
     if url is not None or setup:
