@@ -128,3 +128,22 @@ def test_apply_keeps_secrets_and_the_wifi_password():
     except ValueError:
         pass
     assert c["MaxCurrent"] == 16
+
+
+def test_setup_access_point_gives_way_to_offline_start():
+    """Stored Wi-Fi that did not join: the access point is open (SSID from the board name and the
+    unique id, the derived password), pilots at +12 V and contactors open; with no save before
+    the give-up time, setup.run returns (the application starts offline) instead of restarting."""
+    import board
+    import machine
+    import network
+    from uwallbox.web import setup
+    setup._GIVE_UP_S = 0.3
+    setup.run(board, retry=True)  # machine.reset() would end the process (exit 75)
+    ap = network.WLAN.ap
+    uid = machine.unique_id()
+    assert ap["essid"] == "uwallbox-sim-" + "%02x%02x%02x" % (uid[-3], uid[-2], uid[-1]), ap
+    assert ap["password"] == setup.ap_password(uid) and len(ap["password"]) == 10
+    assert ap["authmode"] == 3 and not ap["active"]  # WPA2, closed again
+    c = board.CONNECTORS[0]
+    assert machine.Pin(c["relay"]).value() == 0 and machine.Pin(c["pilot_pwm"]).value() == 1
