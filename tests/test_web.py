@@ -27,7 +27,7 @@ def csms():
 
 @pytest.fixture
 def cp(csms, tmp_path):
-    cp = SimChargePoint(csms.url, tmp_path, web=free_port()).start()
+    cp = SimChargePoint(csms.url, tmp_path, web=free_port(), heapsize=os.environ.get("UWB_WEB_HEAP")).start()
     registered(cp, csms)
     yield cp
     cp.stop()

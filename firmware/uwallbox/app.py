@@ -254,8 +254,11 @@ class App:
             attach(self)
         if self.config["WebServerEnabled"] and getattr(self.board, "WEB_PORT", 80) \
                 and store.exists(files.WEB_ADMIN):
-            from .web import start  # the web page (web/), imported only when enabled
-            start(self)
+            try:
+                from .web import start  # the web page (web/), imported only when enabled
+                start(self)
+            except MemoryError:  # the page is optional: charging goes on without it
+                log("!", "web page off: not enough memory")
         if store.exists(files.FW_UPDATE):
             from .profiles.firmware import resume
             self.spawn("firmware-update", resume(self))

@@ -3,7 +3,7 @@ import time
 
 _MAX = 400  # longest logged payload, characters
 tail = None  # a list while the web page shows the log (web/): its last lines
-_TAIL = 30
+_TAIL = 20
 
 
 def log(tag, text=""):
@@ -15,4 +15,4 @@ def log(tag, text=""):
     if tail is not None:
         if len(tail) >= _TAIL:
             tail.pop(0)
-        tail.append(line[:200])
+        tail.append(line[:160])

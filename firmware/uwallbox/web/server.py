@@ -61,6 +61,8 @@ class Web:
             raise HttpError(405)
         if self.sessions.check(req.headers.get("cookie")) is None:
             raise HttpError(401, "log in first")
+        if name == "logs":
+            return await self.logs(req)
         h = _GETS.get(name)
         if h is None:
             raise HttpError(404, "not found")
@@ -106,9 +108,20 @@ class Web:
         from . import settings  # only while the settings are open (5 KB of bytecode)
         return settings.shown(self.app.config)
 
-    def logs(self):
+    async def logs(self, req):
+        """{"log": [...], "security": [...]}, written a line at a time: no block of the whole."""
         from .. import log as logmod
-        return {"log": logmod.tail or [], "security": _tail(files.SECURITY_LOGS[1])}
+        req.head(200, _JSON)  # no Content-Length: the answer ends with the connection
+        w = req.writer
+        for key, lines in (("log", logmod.tail or []), ("security", _tail(files.SECURITY_LOGS[1]))):
+            w.write('{"log": [' if key == "log" else '], "security": [')
+            for i, line in enumerate(lines):
+                if i:
+                    w.write(", ")
+                w.write(json.dumps(line))
+                await w.drain()
+        w.write("]}")
+        await w.drain()
 
     # -- POST
     def _conn(self, d):
@@ -171,7 +184,7 @@ class Web:
         self.sessions.logout(token)
 
 
-_GETS = {"status": Web.status, "settings": Web.get_settings, "logs": Web.logs}
+_GETS = {"status": Web.status, "settings": Web.get_settings}
 _POSTS = {"start": Web.start_tx, "stop": Web.stop_tx, "unlock": Web.unlock, "limit": Web.limit,
           "settings": Web.save_settings, "reboot": Web.reboot, "logout": Web.logout}
 
@@ -196,7 +209,7 @@ def _rssi(board):
         return None
 
 
-def _tail(path, n=1200):
+def _tail(path, n=1000):
     """The last lines of text file PATH, up to N bytes."""
     try:
         with open(path, "rb") as f:
