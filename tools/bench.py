@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 
 import bench_localauth
-from bench import footprint, safety, scenario, smart, throughput
+from bench import footprint, safety, scenario, smart, throughput, web
 from bench.launch import LaunchFailed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,6 +161,25 @@ def _fleet_text(r):
             f"({r['fit_by_cpu']} by CPU, {r['fit_by_memory']} by memory)")
 
 
+def _web(size):
+    return web.measure()
+
+
+def _web_text(r):
+    def one(m):
+        return (f"server {m['resident']:,} B, after requests {m['resident_after']:,} B; a request: status "
+                f"{m['status']:,} B, page {m['page']:,} B, a POST {m['limit']:,} B, settings {m['settings']:,} B, "
+                f"logs {m['logs']:,} B")
+    frozen = r.get("frozen")
+    return ((f"frozen build: **{one(frozen)}**; " if frozen else "") + f".mpy image: {one(r['mpy'])}; "
+            f"login {r['mpy']['login']:,} B of short-lived garbage (1,000 SHA-256 rounds); page "
+            f"{r['page_bytes']:,} B, {r['page_gz_bytes']:,} B gzip in flash",
+            "tools/bench/web_mpy.py under the 32-bit micropython, sim board, a transaction running: "
+            "`gc.mem_alloc()` after `gc.collect()` around building the server (imports included) and after "
+            "the requests; each request read, handled and answered with the collector off (every byte "
+            "allocated, garbage included: an upper bound of the free heap it needs)")
+
+
 def _t(s, unit="ms", scale=1, fmt=".1f"):
     """'median unit (min-max)' of a spread."""
     return f"{s['median'] * scale:{fmt}} {unit} ({s['min'] * scale:{fmt}}-{s['max'] * scale:{fmt}})"
@@ -182,6 +201,7 @@ ROWS = (
     ("smart", "Smart charging", _smart, _smart_text),
     ("startup", "Start-up and size", _startup, _startup_text),
     ("fleet", "Classroom fleet", _fleet, _fleet_text),
+    ("web", "Web page", _web, _web_text),
 )
 
 

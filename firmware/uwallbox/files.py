@@ -38,3 +38,6 @@ MAINTENANCE = "maintenance"  # skip one start of the application (written by mak
 FW_UPDATE = "fwupdate.json"  # the firmware update under way, resumed at boot (profiles/firmware.py)
 DIAGNOSTICS = "diag.txt"  # the diagnostics report while GetDiagnostics uploads it (profiles/firmware.py)
 LOG_EXTRACT = "getlog.txt"  # the log GetLog uploads (profiles/security.py)
+# the web page (web/)
+WEB_PAGE = "web.html.gz"  # the page, gzip-compressed at build time (tools/webpage.py)
+WEB_ADMIN = "webadmin.json"  # the admin password: {"salt", "hash", "rounds"} (web/auth.py)
