@@ -127,21 +127,27 @@ def test_certificate_signed():
 
     def signed(text):
         return security.certificate_signed(app, {"certificateChain": text})["status"]
-    assert signed(chain) == "Rejected"  # no key provisioned
+    store.write(files.CP_KEY, _read("cp.key.der", "rb"))
+    assert signed(chain) == "Rejected"  # no CentralSystemRootCertificate to verify it with
+    _install(app, _read("mfr_ca.pem"), _MFR)
+    assert signed(chain) == "Rejected"  # a root of another type
+    _install(app, _read("ca.pem"))
+    store.remove(files.CP_KEY)
+    assert signed(chain) == "Rejected"  # no key
     store.write(files.CP_KEY, _read("cp.key.der", "rb"))
     assert not store.exists(files.CP_CERT)
     assert signed(_read("ca.pem") + _read("cp.pem")) == "Rejected"  # not leaf first
     assert signed(_read("server.pem")) == "Rejected"  # another key's certificate
     assert signed(_read("cp.pem") + _read("other_ca.pem")) == "Rejected"  # other_ca did not issue it
     assert signed("garbage") == "Rejected"
-    assert _events(app).count("InvalidChargePointCertificate") == 5
+    assert _events(app).count("InvalidChargePointCertificate") == 7
     app.config.fixed["CertificateSignedMaxChainSize"] = len(chain) - 1
     assert signed(chain) == "Rejected"
     del app.config.fixed["CertificateSignedMaxChainSize"]
     assert signed(chain) == "Accepted"
     with open(files.CP_CERT, "rb") as f:
         assert f.read() == pem.to_der(_read("cp.pem"))[0]  # the leaf
-    _install(app, _read("ca.pem"))
+    assert signed(_read("cp.pem")) == "Accepted"  # the leaf alone: the installed root issued it
     assert app.config.change("SecurityProfile", "3") == "RebootRequired"
     assert certs.tls_context(3) is not None
     app.clock.advance(3 * 86400)
@@ -156,8 +162,7 @@ async def test_extended_trigger_message():
         if cid is not None:
             p["connectorId"] = cid
         return security.extended_trigger_message(app, p)["status"]
-    assert trigger("SignChargePointCertificate") == "Rejected"  # no CSR provisioned
-    store.write(files.CP_CSR, _read("cp.csr.der", "rb"))
+    store.write(files.CP_CSR, _read("cp.csr.der", "rb"))  # host-made key: its CSR is sent
     for message in ("SignChargePointCertificate", "FirmwareStatusNotification", "LogStatusNotification",
                     "Heartbeat"):
         assert trigger(message) == "Accepted", message
@@ -282,3 +287,12 @@ def test_signed_update_firmware_needs_a_manufacturer_root():
     fw["signingCertificate"] = _read("fw_signer.pem")
     app.clock.advance(3 * 86400)
     assert update() == "InvalidCertificate"  # expired
+    app.clock.advance(-3 * 86400)
+    with open(_PKI + "mfr_ca.der", "rb") as f:
+        der = bytearray(f.read())
+    der[-5] ^= 1  # the same root, its signature broken
+    store.remove(files.CERTS_INDEX)
+    assert security.install_certificate(app, {"certificateType": _MFR, "certificate": pem.to_pem(
+        der, "CERTIFICATE")})["status"] == "Rejected"
+    _install(app, _read("other_ca.pem"), _MFR)
+    assert update() == "InvalidCertificate"

@@ -27,6 +27,11 @@ from ..errors import CallError, Offline
 from ..flash import store
 from ..log import log
 
+def serial_number():
+    """The chargePointSerialNumber BootNotification reports: the chip's unique id in hex."""
+    return binascii.hexlify(machine.unique_id()).decode()[:25]
+
+
 _MAX_MESSAGE = 65536  # largest OCPP message accepted, bytes
 _FALLBACK_AFTER = 3  # failed connections with a new SecurityProfile before going back
 _CHANGES_MAX = const(12)  # status changes waiting to be reported, at most
@@ -156,7 +161,7 @@ class Session:
         """Send BootNotification; adopt the CSMS's time and, when Accepted, its interval. Its answer."""
         app = self.app
         req = {"chargePointVendor": "uwallbox", "chargePointModel": app.board.NAME[:20],
-               "chargePointSerialNumber": binascii.hexlify(machine.unique_id()).decode()[:25],
+               "chargePointSerialNumber": serial_number(),
                "firmwareVersion": VERSION}
         r = await app.rpc.call("BootNotification", req)
         try:

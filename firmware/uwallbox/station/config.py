@@ -83,6 +83,7 @@ ChargePointId                           s 1 CP001 0 48
 MaxCurrent                              i 0 32 6 80
 NominalVoltage                          i 0 230 100 400
 Phases                                  i 1 3 1 3
+CertificateCommonName                   s 0 - 0 64
 """
 
 
