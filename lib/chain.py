@@ -143,7 +143,7 @@ def verify(certs, roots, depth=5):
             anchor = r
             break
     if anchor is None:
-        raise ValueError("no installed root issued it")
+        raise ValueError("not signed by an installed root")
     path = certs + [anchor]
     for i, c in enumerate(path):
         ext = extensions(c)
