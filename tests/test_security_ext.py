@@ -160,9 +160,8 @@ def test_extended_trigger_message(csms, charge_point):
     triggered("StatusNotification", "StatusNotification", 1, lambda p: p["connectorId"] == 1)
     mv = triggered("MeterValues", "MeterValues", 1)
     assert mv["connectorId"] == 1 and mv["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
-    for message, cid in (("SignChargePointCertificate", None), ("MeterValues", 5)):  # no CSR; no connector 5
-        p = {"requestedMessage": message} if cid is None else {"requestedMessage": message, "connectorId": cid}
-        assert csms.call(cp.id, ("ExtendedTriggerMessage", p)) == {"status": "Rejected"}
+    p = {"requestedMessage": "MeterValues", "connectorId": 5}  # no connector 5
+    assert csms.call(cp.id, ("ExtendedTriggerMessage", p)) == {"status": "Rejected"}
     later = datetime.now(timezone.utc) + timedelta(hours=2)
     csms.handlers["Heartbeat"] = lambda cp_id, p: {"currentTime": later.isoformat().replace("+00:00", "Z")}
     mark = csms.mark()
@@ -284,4 +283,5 @@ def test_signed_update_firmware_checks_the_signing_certificate(csms, charge_poin
         pki / "mfr_ca.pem").read_text()})) == {"status": "Accepted"}
     assert csms.call(cp.id, ("SignedUpdateFirmware", update)) == {"status": "Accepted"}
     # firmware.py carries it out: nothing listens on port 9
-    csms.wait_for("FirmwareStatusNotification", lambda p: p["status"] == "DownloadFailed", cp_id=cp.id, since=mark)
+    assert csms.wait_for("SignedFirmwareStatusNotification", lambda p: p["status"] == "DownloadFailed", cp_id=cp.id,
+                         since=mark) == {"status": "DownloadFailed", "requestId": 9}

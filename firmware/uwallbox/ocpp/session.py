@@ -18,19 +18,13 @@ import asyncio
 import binascii
 import time
 
-import machine
 import ws
 from micropython import const
 
-from .. import VERSION, clock, files
+from .. import VERSION, clock, files, serial_number
 from ..errors import CallError, Offline
 from ..flash import store
 from ..log import log
-
-def serial_number():
-    """The chargePointSerialNumber BootNotification reports: the chip's unique id in hex."""
-    return binascii.hexlify(machine.unique_id()).decode()[:25]
-
 
 _MAX_MESSAGE = 65536  # largest OCPP message accepted, bytes
 _FALLBACK_AFTER = 3  # failed connections with a new SecurityProfile before going back

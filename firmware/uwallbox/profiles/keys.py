@@ -29,7 +29,7 @@ def common_name(app):
     cn = app.config["CertificateCommonName"]
     if cn:
         return cn
-    from ..ocpp.session import serial_number
+    from .. import serial_number
     return serial_number()
 
 
