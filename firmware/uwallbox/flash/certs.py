@@ -118,10 +118,11 @@ def tls_context(profile):
         if not (store.exists(files.CP_CERT) and store.exists(files.CP_KEY)):
             raise OSError("security profile 3 without a ChargePointCertificate and its key")
         cert = read(files.CP_CERT)
-        if store.exists(files.CP_NEW_KEY):  # a power cut may have ended keys.install halfway
-            from x509 import Certificate
-            from ..profiles import keys
-            keys.settle(Certificate(cert), keys.CP)
+        if store.exists(files.CP_NEW_KEY):  # a power cut between the two steps of keys.install:
+            from x509 import Certificate, pairs  # the certificate may be the pending key's
+            if pairs(Certificate(cert), read(files.CP_NEW_KEY)):
+                import os
+                os.rename(files.CP_NEW_KEY, files.CP_KEY)
         ctx.load_cert_chain(cert, read(files.CP_KEY))
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx

@@ -68,14 +68,8 @@ def owner(cert, which):
 def install(path, which, cert_path, data):
     """Store DATA (the certificate or chain) in CERT_PATH for the key in file PATH (owner()), and
     make that key the one in use. The certificate is written first: a power cut in between
-    leaves the pending key and the new certificate, which `settle` completes."""
+    leaves the pending key and the new certificate, which flash/certs.py's tls_context completes
+    (the V2G key is the 15118 stack's to read: it would find v2g.key.new beside v2g.pem)."""
     store.write(cert_path, data)
     if path != which[0]:
         os.rename(path, which[0])
-
-
-def settle(cert, which):
-    """After a power cut between the two steps of install(): if the pending key is the one of
-    x509.Certificate CERT, make it the key in use."""
-    if store.exists(which[1]) and owner(cert, which) == which[1]:
-        os.rename(which[1], which[0])
