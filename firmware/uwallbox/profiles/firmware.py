@@ -31,7 +31,8 @@ from ..system.transfer import attempts, fetch, retried, upload
 from .trigger import send
 
 _COPY = const(256)  # bytes of crash.log copied at a time
-_FINAL = ("DownloadFailed", "Installed", "InstallationFailed", "InvalidSignature", "Uploaded", "UploadFailed")
+_FINAL = ("DownloadFailed", "Installed", "InstallationFailed", "InstallVerificationFailed", "InvalidSignature",
+          "Uploaded", "UploadFailed")
 
 async def _status(app, kind, status, rid=None):
     """Report STATUS of KIND ("firmware" or "diagnostics") once online; after a final one the
@@ -94,23 +95,34 @@ async def _download(job):
 
 def _verified(job, digest):
     """Does the signature of JOB verify DIGEST with the key of the signing certificate? Whatever
-    is malformed (signature, certificate) is a no."""
-    try:
-        import binascii
-        import sig
-        import x509
-        with open(files.FW_SIGNER, "rb") as f:
-            spki = x509.Certificate(f.read()).spki
-        signature = binascii.a2b_base64(job["sig"])
-        kind = sig.public_key(spki)[0]
-        algs = ("ecdsa-sha256",) if kind == "ec" else ("rsa-pss-sha256",) if kind == "rsa-pss" else (
-            "rsa-pkcs1-sha256", "rsa-pss-sha256")
-        for alg in algs:
-            if sig.verify(spki, alg, signature, digest):
-                return True
-    except (OSError, ValueError, TypeError) as e:
-        log("fw", "signature not checked: %r" % e)
-    return False
+    is malformed (signature, certificate) is a no; None when the heap has no room to check (after
+    a second try)."""
+    from .. import forget_crypto
+    for _ in range(2):
+        forget_crypto()
+        try:
+            import binascii
+            import sig
+            import x509
+            with open(files.FW_SIGNER, "rb") as f:
+                spki = x509.Certificate(f.read()).spki
+            signature = binascii.a2b_base64(job["sig"])
+            kind = sig.public_key(spki)[0]
+            algs = ("ecdsa-sha256",) if kind == "ec" else ("rsa-pss-sha256",) if kind == "rsa-pss" else (
+                "rsa-pkcs1-sha256", "rsa-pss-sha256")
+            for alg in algs:
+                if sig.verify(spki, alg, signature, digest):
+                    return True
+            return False
+        except (OSError, ValueError, TypeError) as e:
+            log("fw", "signature not verified: %r" % e)
+            return False
+        except MemoryError:
+            log("fw", "no heap to verify the signature now")
+        finally:
+            spki = signature = None
+            forget_crypto()
+    return None
 
 
 async def _idle(app):
@@ -134,7 +146,10 @@ async def _update(app):
     image, digest = got
     await _status(app, "firmware", "Downloaded", rid)
     if rid is not None:
-        if not _verified(job, digest):
+        ok = _verified(job, digest)
+        if ok is None:  # never installed unverified
+            return await _ended(app, "InstallVerificationFailed", rid)
+        if not ok:
             app.security_event("InvalidFirmwareSignature", job["url"][:100])
             return await _ended(app, "InvalidSignature", rid)  # the slot is never made bootable
         await _status(app, "firmware", "SignatureVerified", rid)

@@ -41,17 +41,25 @@ def _read(path):
 async def request(app, which):
     """The DER CSR to send for WHICH (CP or V2G): the provisioned one, else that of a new key,
     which becomes the pending key. Each step (key, public key, signed request) takes a few ms on
-    the unix port, a few hundred on an ESP32: the loop runs between them."""
+    the unix port: the loop runs between them. MemoryError when the heap has no room now (the
+    caller gives up; the CSMS may trigger again)."""
     _, pending, provisioned = which
     if store.exists(provisioned):
         return _read(provisioned)
-    import csr
-    d = csr.new_key()
-    await asyncio.sleep(0)
-    key = csr.private_key(d)
-    await asyncio.sleep(0)
-    req = csr.request(d, common_name(app), app.config["CpoName"] or None)
-    store.write(pending, key)  # after the request: a failure above leaves the old pending key
+    from .. import forget_crypto
+    forget_crypto()  # a collection first: the modules need ~20 KB
+    try:
+        import csr
+        d = csr.new_key()
+        await asyncio.sleep(0)
+        key = csr.private_key(d)
+        await asyncio.sleep(0)
+        req = csr.request(d, common_name(app), app.config["CpoName"] or None)
+        del d
+        store.write(pending, key)  # after the request: a failure above leaves the old pending key
+        del key
+    finally:
+        forget_crypto()
     return req
 
 

@@ -243,7 +243,12 @@ async def _sign(app):
     cfg = app.config
     wait = cfg["CertSigningWaitMinimum"]
     from . import keys
-    csr = await keys.request(app, keys.V2G)
+    try:
+        csr = await keys.request(app, keys.V2G)
+    except MemoryError:  # not now: no crash, the CSMS may trigger again
+        log("pnc", "no heap to make a V2G key now")
+        app.security_event("MemoryExhaustion", "SignV2GCertificate")
+        return
     req = {"csr": pem.to_pem(csr, "CERTIFICATE REQUEST"), "certificateType": _V2G}
     del csr
     for _ in range(cfg["CertSigningRepeatTimes"] + 1):

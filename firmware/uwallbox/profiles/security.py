@@ -53,14 +53,18 @@ def parse_chain(app, text, kind=None):
         if chain[i - 1].issuer != chain[i].subject:
             raise ValueError("certificate %d did not issue certificate %d" % (i + 1, i))
     if kind is not None:
-        import chain as paths
         roots = []
         for path in certs.paths(kind):
             try:
                 roots.append(_valid(app, certs.read(path)))
             except ValueError:  # expired: not a root any more
                 pass
-        paths.verify(chain, roots)
+        from .. import forget_crypto
+        try:
+            import chain as paths
+            paths.verify(chain, roots)
+        finally:
+            forget_crypto()
     return ders, chain
 
 
@@ -70,9 +74,13 @@ def install_certificate(app, p):
         ders, chain = parse_chain(app, p["certificate"])
         if len(ders) > 1 or not chain[0].self_signed:
             raise ValueError("not one root certificate")
-        import chain as paths
-        if not paths.self_signed(chain[0]):
-            raise ValueError("its signature is not its own key's")
+        from .. import forget_crypto
+        try:
+            import chain as paths
+            if not paths.self_signed(chain[0]):
+                raise ValueError("its signature is not its own key's")
+        finally:
+            forget_crypto()
     except ValueError as e:
         log("sec", "certificate refused: %s" % e)
         return {"status": "Rejected"}
@@ -146,7 +154,12 @@ def _log_status(app):
 async def _sign_certificate(app):
     """SignCertificate with the provisioned cp.csr, else the CSR of a new key made now."""
     from . import keys
-    csr = await keys.request(app, keys.CP)
+    try:
+        csr = await keys.request(app, keys.CP)
+    except MemoryError:  # not now: no crash, the CSMS may trigger again
+        log("sec", "no heap to make a key now")
+        app.security_event("MemoryExhaustion", "SignChargePointCertificate")
+        return
     await send(app, "SignCertificate", {"csr": pem.to_pem(csr, "CERTIFICATE REQUEST")})
 
 
