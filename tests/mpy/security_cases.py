@@ -296,3 +296,45 @@ def test_signed_update_firmware_needs_a_manufacturer_root():
         der, "CERTIFICATE")})["status"] == "Rejected"
     _install(app, _read("other_ca.pem"), _MFR)
     assert update() == "InvalidCertificate"
+
+
+async def test_device_key_never_leaves_the_flash():
+    """A key made on the device: the CSR goes out, the key is in cp.key.new only; neither the
+    diagnostics report nor a GetLog extract nor the console log holds it, in DER, hex or base64."""
+    import binascii
+    import sys
+    from uwallbox.profiles import firmware
+    app = _app()
+    app.config.set("CpoName", "Example CPO")
+    assert security.extended_trigger_message(app, {"requestedMessage": "SignChargePointCertificate"}) == {
+        "status": "Accepted"}
+    await app.rpc.flush()
+    [(action, p)] = app.rpc.sent
+    assert action == "SignCertificate" and p["csr"].startswith("-----BEGIN CERTIFICATE REQUEST-----")
+    assert not store.exists(files.CP_KEY) and "csr" not in sys.modules and "ec" not in sys.modules
+    with open(files.CP_NEW_KEY, "rb") as f:
+        key = f.read()
+    secret = key[key.find(b"\x04\x20") + 2:][:32]  # the private scalar's OCTET STRING
+    assert len(secret) == 32
+    firmware._report(app)
+    for name in ("SecurityLog", "DiagnosticsLog"):
+        security._extract({"logType": name, "log": {"remoteLocation": "http://x/"}})
+        with open(files.LOG_EXTRACT, "rb") as f:
+            assert secret not in f.read()
+    with open(files.DIAGNOSTICS, "rb") as f:
+        text = f.read()
+    for form in (secret, binascii.hexlify(secret), binascii.b2a_base64(secret)[:40]):
+        assert form not in text and form not in p["csr"].encode()
+
+
+def test_power_cut_between_certificate_and_key():
+    """keys.install writes the certificate, then renames the pending key: cut in between, the
+    next TLS context finds the pending key is the certificate's and completes the rename."""
+    store.write(files.CP_NEW_KEY, _read("cp.key.der", "rb"))
+    store.write(files.CP_KEY, _read("cp.key.der", "rb")[:-1] + b"\x00")  # the old key (any other)
+    store.write(files.CP_CERT, pem.to_der(_read("cp.pem"))[0])
+    _install(_app(), _read("ca.pem"))
+    assert certs.tls_context(3) is not None
+    assert not store.exists(files.CP_NEW_KEY)
+    with open(files.CP_KEY, "rb") as f:
+        assert f.read() == _read("cp.key.der", "rb")
