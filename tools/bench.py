@@ -146,10 +146,11 @@ def _crypto_text(r):
     return ("; ".join((op("rsa2048_verify", "RSA-2048 verify"), op("p256_verify", "ECDSA P-256 verify"),
                        op("chain_verify", "P-256 chain of 2 verified"), op("p256_keygen", "P-256 key generation"),
                        op("csr_sign", "CSR made and signed"), op("sha256_1mb", "SHA-256 of 1 MB"))) +
-            f"; modules {r['import_chain_b'] / 1024:.1f} KB ({r['import_all_b'] / 1024:.1f} KB with csr) from sources",
+            f"; modules held from sources {r['import_verify_b'] / 1024:.1f} KB (sig, sha2, ec, rsa, x509), "
+            f"{r['import_all_b'] / 1024:.1f} KB with csr, {r['import_chain_b'] / 1024:.1f} KB with chain too",
             f"tools/bench_crypto.py under this micropython (-X heapsize={r['heapsize']}): median time of 3-11 runs "
             f"on the unix port; heap: the smallest free region each operation completes in, by bisection; "
-            f"modules: `gc.mem_alloc()` after importing sig, x509, sha2, ec, rsa and chain from source. "
+            f"modules: `gc.mem_alloc()` after importing them (dropped again after each use in the firmware). "
             f"Keys and CSRs are made only at SignChargePointCertificate / SignV2GCertificate, verification at "
             f"CertificateSigned, InstallCertificate and SignedUpdateFirmware: nothing is imported at boot")
 
