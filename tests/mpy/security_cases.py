@@ -338,3 +338,22 @@ def test_power_cut_between_certificate_and_key():
     assert not store.exists(files.CP_NEW_KEY)
     with open(files.CP_KEY, "rb") as f:
         assert f.read() == _read("cp.key.der", "rb")
+
+
+async def test_no_heap_for_a_key_is_no_crash():
+    """A MemoryError while the key is made: no SignCertificate, the event MemoryExhaustion, the
+    task ends normally (the CSMS may trigger again), and no pending key is left."""
+    from uwallbox.profiles import keys
+
+    async def no_heap(app, which):
+        raise MemoryError("test")
+    app = _app()
+    real, keys.request = keys.request, no_heap
+    try:
+        await security._sign_certificate(app)
+    finally:
+        keys.request = real
+    assert app.rpc.sent == [] and _events(app)[-1] == "MemoryExhaustion"
+    assert not store.exists(files.CP_NEW_KEY)
+    await security._sign_certificate(app)  # with room: a CSR of a new key
+    assert [a for a, _ in app.rpc.sent] == ["SignCertificate"] and store.exists(files.CP_NEW_KEY)
