@@ -357,3 +357,32 @@ async def test_no_heap_for_a_key_is_no_crash():
     assert not store.exists(files.CP_NEW_KEY)
     await security._sign_certificate(app)  # with room: a CSR of a new key
     assert [a for a, _ in app.rpc.sent] == ["SignCertificate"] and store.exists(files.CP_NEW_KEY)
+
+
+def test_no_heap_to_verify_an_image_is_not_a_verdict():
+    """firmware._verified: a good signature True, a bad one False, and None (never installed,
+    InstallVerificationFailed) when a MemoryError strikes both tries."""
+    import binascii
+    import hashlib
+    import sys
+    import uwallbox
+    from uwallbox.profiles import firmware
+    store.write(files.FW_SIGNER, pem.to_der(_read("fw_signer.pem"))[0])
+    job = {"sig": binascii.b2a_base64(b"\x30\x06\x02\x01\x01\x02\x01\x01").decode()}
+    digest = hashlib.sha256(b"image").digest()
+    assert firmware._verified(job, digest) is False
+
+    class NoHeap:
+        def public_key(self, spki):
+            raise MemoryError("test")
+    real = uwallbox.forget_crypto
+
+    def forget():
+        real()
+        sys.modules["sig"] = NoHeap()
+    uwallbox.forget_crypto = forget
+    try:
+        assert firmware._verified(job, digest) is None
+    finally:
+        uwallbox.forget_crypto = real
+        real()
