@@ -136,6 +136,13 @@ def crypto_vectors(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def chain_certs(tmp_path_factory):
+    """The folder of chains.json: certificate chains good and bad for lib/chain.py (chains.make_chains)."""
+    from chains import make_chains
+    return make_chains(tmp_path_factory.mktemp("chains"))
+
+
+@pytest.fixture(scope="session")
 def x509_certs(tmp_path_factory):
     """The folder of lib/x509.py's test certificates and keys, and expected.json (pki.make_x509)."""
     from pki import make_x509

@@ -15,6 +15,7 @@ ROWS = {  # row -> a figure it must hold (a path in its JSON)
     "localauth": ("lookup_p50_us",), "smart": ("composite_ms", "median"), "startup": ("boot_mpy_s", "median"),
     "fleet": ("fit",),
     "web": ("mpy", "status"),
+    "crypto": ("csr_sign_heap_b",),
 }
 
 

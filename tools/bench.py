@@ -18,6 +18,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import bench_crypto
 import bench_localauth
 from bench import footprint, safety, scenario, smart, throughput, web
 from bench.launch import LaunchFailed
@@ -180,6 +181,25 @@ def _web_text(r):
             "allocated, garbage included: an upper bound of the free heap it needs)")
 
 
+def _crypto(size):
+    return bench_crypto.run(quick=size["boots"] == 1)
+
+
+def _crypto_text(r):
+    def op(name, title):
+        return f"{title} {r[name + '_ms']:.1f} ms, {r[name + '_heap_b'] / 1024:.1f} KB"
+    return ("; ".join((op("rsa2048_verify", "RSA-2048 verify"), op("p256_verify", "ECDSA P-256 verify"),
+                       op("chain_verify", "P-256 chain of 2 verified"), op("p256_keygen", "P-256 key generation"),
+                       op("csr_sign", "CSR made and signed"), op("sha256_1mb", "SHA-256 of 1 MB"))) +
+            f"; modules held from sources {r['import_verify_b'] / 1024:.1f} KB (sig, sha2, ec, rsa, x509), "
+            f"{r['import_all_b'] / 1024:.1f} KB with csr, {r['import_chain_b'] / 1024:.1f} KB with chain too",
+            f"tools/bench_crypto.py under this micropython (-X heapsize={r['heapsize']}): median time of 3-11 runs "
+            f"on the unix port; heap: the smallest free region each operation completes in, by bisection; "
+            f"modules: `gc.mem_alloc()` after importing them (dropped again after each use in the firmware). "
+            f"Keys and CSRs are made only at SignChargePointCertificate / SignV2GCertificate, verification at "
+            f"CertificateSigned, InstallCertificate and SignedUpdateFirmware: nothing is imported at boot")
+
+
 def _t(s, unit="ms", scale=1, fmt=".1f"):
     """'median unit (min-max)' of a spread."""
     return f"{s['median'] * scale:{fmt}} {unit} ({s['min'] * scale:{fmt}}-{s['max'] * scale:{fmt}})"
@@ -202,6 +222,7 @@ ROWS = (
     ("startup", "Start-up and size", _startup, _startup_text),
     ("fleet", "Classroom fleet", _fleet, _fleet_text),
     ("web", "Web page", _web, _web_text),
+    ("crypto", "Signatures and keys", _crypto, _crypto_text),
 )
 
 

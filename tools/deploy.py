@@ -32,7 +32,8 @@ BOARDS = ROOT / "boards"
 SIM_BOARD = "sim"
 KNOWN = ("wifi", "url", "id", "security_profile", "authorization_key", "ca_file", "client_key_file",
          "client_csr_file", "v2g_csr_file", "admin_password")
-# files made on the host (MicroPython cannot make keys or CSRs): setting -> (device setting, PEM label)
+# keys and CSRs made on the host, for those who want them (without them the device makes its
+# own P-256 keys and CSRs, profiles/keys.py): setting -> (device setting, PEM label)
 HOST_MADE = {"client_key_file": ("client_key", "PRIVATE KEY"),  # security profile 3
              "client_csr_file": ("client_csr", "CERTIFICATE REQUEST"),
              "v2g_csr_file": ("v2g_csr", "CERTIFICATE REQUEST")}  # ISO 15118 Plug & Charge

@@ -87,6 +87,7 @@ WebServerEnabled                        b 2 1 0 0
 FreeCharging                            b 0 0 0 0
 LocalIdTag                              s 0 - 0 20
 LocalCurrentLimit                       i 0 0 0 80
+CertificateCommonName                   s 0 - 0 64
 """
 
 
