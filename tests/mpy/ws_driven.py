@@ -117,8 +117,9 @@ async def test_small_heap():
     for i in range(10, 40):
         await round_trip(c, i, n)
     gc.collect()
-    # 30 more round trips retain less than one message: nothing accumulates
-    assert free - gc.mem_free() < min(n, 1024), (free, gc.mem_free())
+    # 30 more round trips leave at most the one message a stale stack word may keep alive:
+    # nothing accumulates (a leak of one message per round trip would be 30 of them)
+    assert free - gc.mem_free() < n + 1024, (free, gc.mem_free())
     await c.close()
 
 
