@@ -45,17 +45,27 @@ def device_image():
 
 
 @contextlib.contextmanager
-def running(image):
-    """Inside, sim/launch.py runs IMAGE (a device_image() folder; None: the sources): UWB_SIM_BUILD."""
-    old = os.environ.pop("UWB_SIM_BUILD", None)
-    if image:
-        os.environ["UWB_SIM_BUILD"] = str(image)
+def env(name, value):
+    """Inside, environment variable NAME is VALUE (None or "": unset); restored on exit."""
+    old = os.environ.pop(name, None)
+    if value:
+        os.environ[name] = str(value)
     try:
         yield
     finally:
-        os.environ.pop("UWB_SIM_BUILD", None)
+        os.environ.pop(name, None)
         if old is not None:
-            os.environ["UWB_SIM_BUILD"] = old
+            os.environ[name] = old
+
+
+def running(image):
+    """Inside, sim/launch.py runs IMAGE (a device_image() folder; None: the sources): UWB_SIM_BUILD."""
+    return env("UWB_SIM_BUILD", image)
+
+
+def frozen(on):
+    """Inside, sim/launch.py runs the firmware frozen into the 32-bit binary when ON."""
+    return env("UWB_SIM_FROZEN", "1" if on else None)
 
 
 def firmware_pid(cp):

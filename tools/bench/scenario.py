@@ -7,11 +7,9 @@ by card (with a SetChargingProfile that lowers the offer while it charges), by
 RemoteStartTransaction, and by card while the CSMS refuses connections (offline, from the local
 list), whose messages are delivered once it accepts them again.
 """
-import contextlib
-import os
 import time
 
-from .launch import LaunchFailed, device_image, firmware, registered, run_mpy, running
+from .launch import LaunchFailed, device_image, firmware, frozen, registered, run_mpy, running
 
 TAG = "CARD%05d"  # idTags of the local list
 _BAD = ("MemoryError", "firmware reset", "firmware exited", "Traceback")
@@ -201,16 +199,3 @@ def measure(cards, lo, hi, step, log):
                              "sim_bytes": sim}
     return out
 
-
-@contextlib.contextmanager
-def frozen(on):
-    """Inside, sim/launch.py runs the firmware frozen into the 32-bit binary when ON."""
-    old = os.environ.pop("UWB_SIM_FROZEN", None)
-    if on:
-        os.environ["UWB_SIM_FROZEN"] = "1"
-    try:
-        yield
-    finally:
-        os.environ.pop("UWB_SIM_FROZEN", None)
-        if old is not None:
-            os.environ["UWB_SIM_FROZEN"] = old
