@@ -15,54 +15,16 @@ port run: on the 32-bit build, what an ESP32 needs).
 """
 import sys
 
+import heapprobe  # noqa: E402  (tools/heapprobe.py, also on the MicroPython path)
+
 HEAP = "256wK"  # room for the bisection of _need in one piece; the figures do not depend on it
 MSG = b"uwallbox benchmark message"
 
 
 # -- under MicroPython ---------------------------------------------------------------------------
 
-def _largest():
-    """The largest block (bytes, to 128) the heap can give now."""
-    import gc
-
-    gc.collect()
-    lo, hi = 0, gc.mem_free()
-    while hi - lo > 128:
-        mid = (lo + hi) // 2
-        try:
-            bytearray(mid)
-            lo = mid
-        except MemoryError:
-            hi = mid
-    return lo
 
 
-def _need(op):
-    """The smallest free heap region (bytes, to 128) in which OP() completes."""
-    import gc
-
-    lo, hi = 0, _largest() - 8192  # room for the filler's own list
-    while hi - lo > 128:
-        mid = (lo + hi) // 2
-        gc.collect()
-        pad = [None] * 512
-        spare = [bytearray(mid)]  # keep MID bytes in one piece while the rest is filled
-        i = 0
-        for size in (4096, 512, 64, 0):
-            try:
-                while i < len(pad):
-                    pad[i] = bytearray(size) if size else (i,)
-                    i += 1
-            except MemoryError:
-                pass
-        spare.pop()  # freed: the region OP gets
-        try:
-            op()
-            hi = mid
-        except MemoryError:
-            lo = mid
-        pad = None
-    return hi
 
 
 def _time(op, runs):
@@ -105,7 +67,7 @@ def _device(path, quick):
     def put(name, op, n=runs, cold=None):
         assert op() is not False, name
         out[name + "_ms"], out[name + "_min_ms"], out[name + "_max_ms"] = _time(op, n)
-        out[name + "_heap_b"] = _need(cold or op)
+        out[name + "_heap_b"] = heapprobe.need(cold or op)
 
     def verifier(key, alg):
         digest = sha2.new(alg[-6:], MSG).digest()
@@ -214,7 +176,7 @@ def run(quick=False):
     sys.path.insert(0, str(root / "tools"))
     from mpbin import micropython as binary
     micropython = binary()
-    env = dict(os.environ, MICROPYPATH=str(root / "lib") + ":.frozen")
+    env = dict(os.environ, MICROPYPATH=str(root / "lib") + ":" + str(root / "tools") + ":.frozen")
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "vectors.json"
         path.write_text(json.dumps(_vectors()))

@@ -12,6 +12,8 @@ completes, found by bisection with the rest of the heap filled (128-byte resolut
 """
 import sys
 
+import heapprobe  # noqa: E402  (tools/heapprobe.py, also on the MicroPython path)
+
 CARDS = 10000
 HEAP = "128wK"  # NwK = N KiB on 32-bit. Not the ESP32's ~112 KiB: there the 10,000-card run fails
 # (MemoryError: no contiguous block for the 6 KB message it builds); it runs from 120 KiB
@@ -27,49 +29,8 @@ def _entry(i):
 
 # -- under MicroPython ---------------------------------------------------------------------------
 
-def _largest():
-    """The largest block (bytes, to 128) the heap can give now."""
-    import gc
-
-    gc.collect()
-    lo, hi = 0, gc.mem_free()
-    while hi - lo > 128:
-        mid = (lo + hi) // 2
-        try:
-            bytearray(mid)
-            lo = mid
-        except MemoryError:
-            hi = mid
-    return lo
 
 
-def _need(op):
-    """The smallest free heap region (bytes, to 128) in which OP() completes."""
-    import gc
-
-    pad = [None] * 512  # the filler's own list, made before the largest block is measured
-    lo, hi = 0, _largest() - 8192
-    while hi - lo > 128:
-        mid = (lo + hi) // 2
-        for j in range(len(pad)):
-            pad[j] = None
-        gc.collect()
-        spare = bytearray(mid)  # keep MID bytes in one piece while the rest is filled
-        i = 0
-        for size in (4096, 512, 64, 0):
-            try:
-                while i < len(pad):
-                    pad[i] = bytearray(size) if size else (i,)
-                    i += 1
-            except MemoryError:
-                pass
-        spare = None
-        try:
-            op()
-            hi = mid
-        except MemoryError:
-            lo = mid
-    return hi
 
 
 def _percentile(values, p):
@@ -129,8 +90,8 @@ def _device(cards):
         send(text)
         times.append(time.ticks_diff(time.ticks_us(), t))
         if lo < small <= lo + most:  # the heap an update and a lookup need with few cards...
-            out["heap_update_small_b"] = _need(lambda: send(text))
-            out["heap_lookup_small_b"] = _need(lambda: localauth.lookup(app, _entry(7)["idTag"]))
+            out["heap_update_small_b"] = heapprobe.need(lambda: send(text))
+            out["heap_lookup_small_b"] = heapprobe.need(lambda: localauth.lookup(app, _entry(7)["idTag"]))
     out["update_total_s"] = sum(times) / 1e6
     out["update_p50_ms"] = _percentile(times, 50) / 1000
     out["update_max_ms"] = max(times) / 1000
@@ -139,7 +100,7 @@ def _device(cards):
     send(text)
     written = set(os.listdir("lal")) - names
     out["written_per_update_b"] = sum(os.stat("lal/" + f)[6] for f in written) + os.stat("lal/index")[6]
-    out["heap_update_b"] = _need(lambda: send(text))  # ...and with all the cards
+    out["heap_update_b"] = heapprobe.need(lambda: send(text))  # ...and with all the cards
     gc.collect()
     before = gc.mem_alloc()
     parsed = json.loads(text)  # what the message costs as Python objects (rpc's usual json.loads)
@@ -156,7 +117,7 @@ def _device(cards):
         assert info is not None
     out["lookup_p50_us"] = _quantile(micros, cards // 2)
     out["lookup_p99_us"] = _quantile(micros, cards * 99 // 100)
-    out["heap_lookup_b"] = _need(lambda: localauth.lookup(app, tag))
+    out["heap_lookup_b"] = heapprobe.need(lambda: localauth.lookup(app, tag))
     print(json.dumps(out))
 
 
@@ -174,7 +135,7 @@ def run(cards=CARDS):
     sys.path.insert(0, str(root / "tools"))
     from mpbin import micropython
     micropython = micropython()
-    path = ":".join(str(root / d) for d in ("firmware", "lib", "boards/sim", "sim/mpy"))
+    path = ":".join(str(root / d) for d in ("firmware", "lib", "boards/sim", "sim/mpy", "tools"))
     env = dict(os.environ, MICROPYPATH=path + ":.frozen")
     with tempfile.TemporaryDirectory() as flash:
         r = subprocess.run([str(micropython), "-X", "heapsize=" + HEAP, __file__, "--device", str(cards)],
