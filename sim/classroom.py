@@ -22,11 +22,11 @@ import re
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from csms_panel import frames  # tools/csms_panel.py (tools/ is on the path of sim/launch.py)
+from csms_panel import PanelHandler, frames  # tools/csms_panel.py (tools/ is on the path of sim/launch.py)
 
 PANEL = Path(__file__).resolve().parent / "panel"
 # the cards of a classroom: (name, idTag); the bundled CSMS answers Blocked for the last one
@@ -190,23 +190,7 @@ class ChargerPanels:
                 f"<h1>uwallbox classroom</h1>{csms}<ul>{rows}</ul>")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    owner = None
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, code, body, ctype="application/json"):
-        data = body if isinstance(body, bytes) else (
-            body.encode() if isinstance(body, str) else json.dumps(body).encode())
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(data)
-
+class _Handler(PanelHandler):
     def _route(self):
         u = urlsplit(self.path)
         if u.path == "/":

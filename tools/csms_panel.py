@@ -102,7 +102,9 @@ class CsmsPanel:
         return {"ok": True, "result": self.csms.call(cp, (action, payload), timeout=20)}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class PanelHandler(BaseHTTPRequestHandler):
+    """What the panels' servers share (this one and sim/classroom.py's): quiet, HTTP/1.1, answers
+    of JSON (a dict or list), text or bytes, never cached."""
     owner = None
     protocol_version = "HTTP/1.1"
 
@@ -110,7 +112,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, code, body, ctype="application/json"):
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        data = body if isinstance(body, bytes) else (
+            body.encode() if isinstance(body, str) else json.dumps(body).encode())
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -118,6 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+
+class _Handler(PanelHandler):
     def do_GET(self):
         u = urlsplit(self.path)
         if u.path == "/":
