@@ -4,7 +4,7 @@
     python tools/bench_modbus.py          (CPython: runs this same file under micropython)
     from bench_modbus import run; run()   the same figures as a dict
 
-Under MicroPython (-X heapsize=112wK, the fake RS-485 line of tests/mpy/modbus_slave.py):
+Under MicroPython (-X heapsize=112wK, the fake RS-485 line of sim/mpy/modbus_slave.py):
 - `request_cpu_us`: the master's own work for one request of 12 registers (begin, every step,
   the copy of the answer), the line replaced by a replay of a recorded answer and every wait
   set to zero, so it is CPU time of the unix port, not line time;

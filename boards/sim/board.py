@@ -6,7 +6,9 @@ The hardware is the `machine` mock (sim/mpy/machine.py) plus one EV plant per co
 callbacks run while asyncio idles) and, when UWB_SIM_CONTROL is set, the control API (simctl.py).
 
 Environment: UWB_SIM_CONNECTORS (number of connectors, default 1), UWB_SIM_CONTROL (control API
-port; no control API when unset).
+port; no control API when unset), UWB_SIM_METER (the meter: plant, sdm630, sdm120, b23, ct,
+estimated; see sim/mpy/simmeter.py; sdm120 makes the board single-phase), UWB_SIM_METER_START
+(the plant meter's register on a fresh state folder, Wh).
 """
 import gc
 import os
@@ -19,7 +21,8 @@ import ev as _ev  # noqa: E402
 
 NAME = "sim"
 MAX_CURRENT_A = 32
-PHASES = 3
+METER = os.getenv("UWB_SIM_METER") or "plant"
+PHASES = 1 if METER == "sdm120" else 3
 VOLTAGE_V = 230
 SOCKET = True          # socket outlet: proximity pilot and lock are exercised
 VENTILATION = False
@@ -48,9 +51,16 @@ _tasks = []     # the asyncio tasks attach() started (cancel with detach())
 control = None  # the simctl.Control once started
 
 
+meters = None  # the simmeter.Meters, made by the first meter() call
+
+
 def meter(index):
-    """The plant's energy meter of connector index+1."""
-    return plants[index].meter
+    """The energy meter of connector index+1 (UWB_SIM_METER, sim/mpy/simmeter.py)."""
+    global meters
+    if meters is None:
+        import simmeter
+        meters = simmeter.Meters(METER, plants, VOLTAGE_V, PHASES)
+    return meters.meters[index]
 
 
 def attach(app):
@@ -58,6 +68,8 @@ def attach(app):
     global control, heap
     import asyncio
     _tasks.append(asyncio.create_task(machine._idle_loop(5)))
+    if meters is not None:
+        meters.attach(app)
     if _PORT:
         gc.collect()
         before = gc.mem_alloc()

@@ -12,6 +12,9 @@ POST /fault   {"connector": 1, "rcd", "weld", "lock_jam", "pilot_short", "rcd_br
 POST /rfid    {"id_tag": "..."}   -> starts app.on_card(id_tag) (a coroutine function) as a task
               and answers at once, like a card reader; its errors go to the firmware log
 POST /clock   {"advance_s": N}    -> app.clock.advance(N)
+POST /meter   {"connector": 1, "energy_wh": N, "fail": bool}  (each optional) -> set the simulated
+              meter's lifetime register (backwards too: a swapped meter), make it stop answering
+              or answer again (simmeter.py; 400 for a meter that cannot)
 ISO 15118 Plug & Charge (uwallbox/profiles/pnc.py; 400 while ISO15118PnCEnabled is false): what the EV's
 15118 session would ask of the firmware (the simulated EV has no 15118 stack):
 POST /pnc     {"connector": 1, "emaid": "...", "certificate_hash": {OCSPRequestData} or [...],
@@ -123,7 +126,7 @@ class Control:
                 raise HttpError(405, "GET only")
             return await self._snapshot()
         h = {"/ev": self._ev, "/fault": self._fault, "/rfid": self._rfid,
-             "/clock": self._clock, "/pnc": self._pnc, "/pnc/ev-certificate": self._ev_certificate,
+             "/clock": self._clock, "/meter": self._meter, "/pnc": self._pnc, "/pnc/ev-certificate": self._ev_certificate,
              "/pnc/certificate-status": self._certificate_status}.get(path)
         if h is None:
             raise HttpError(404, "unknown path " + path)
@@ -178,6 +181,25 @@ class Control:
         if set(d) != {"advance_s"} or s is True or s is False or not isinstance(s, (int, float)):
             raise HttpError(400, "advance_s: number expected")
         self.app.clock.advance(s)
+
+    async def _meter(self, d):
+        import board
+        i = self.plants.index(self._plant(d))
+        wh, fail = d.pop("energy_wh", None), d.pop("fail", None)
+        if d:
+            raise HttpError(400, "unknown field: %s" % ", ".join(d))
+        if wh is not None and (wh is True or wh is False or not isinstance(wh, int) or wh < 0):
+            raise HttpError(400, "energy_wh: integer >= 0 expected")
+        if fail is not None and fail is not True and fail is not False:
+            raise HttpError(400, "fail: boolean expected")
+        board.meter(i)
+        try:
+            if wh is not None:
+                board.meters.set_energy(i, wh)
+            if fail is not None:
+                board.meters.fail(i, fail)
+        except ValueError as e:
+            raise HttpError(400, str(e))
 
     def _pnc_module(self):
         """uwallbox.profiles.pnc, imported only now and only while Plug & Charge is on."""
@@ -260,6 +282,7 @@ class Control:
                 "meter_wh": getattr(c, "meter_wh", 0),
                 "power_w": float(getattr(c, "power_w", 0.0)),
                 "fault": getattr(e, "fault", None),
+                "meter": _meter_state(c, i),
                 "ev": p.snapshot(),
                 "relay_open_latency_ms": p.latency_ms,
             })
@@ -278,3 +301,14 @@ def _heap(sim):
     machine, EV plants, this control API) holds of it, which a device does not spend."""
     gc.collect()
     return {"free": gc.mem_free(), "alloc": gc.mem_alloc(), "sim": sim}
+
+
+def _meter_state(c, i):
+    """What the firmware's meter of connector index I reads (the currents it draws, per phase)."""
+    import board
+    ms = board.meters
+    if c is None or ms is None:
+        return None
+    wh, w, a, v = c.meter.read()
+    return {"kind": ms.kind, "ok": c.meter_ok, "failing": ms.kind != "plant" and ms.failing(i),
+            "register_wh": wh, "amps": list(a), "volts": list(v), "phases_in_use": c.phases_in_use}
