@@ -307,8 +307,10 @@ def _meter_state(c, i):
     """What the firmware's meter of connector index I reads (the currents it draws, per phase)."""
     import board
     ms = board.meters
-    if c is None or ms is None:
+    m = getattr(c, "meter", None)
+    if m is None or ms is None:
         return None
-    wh, w, a, v = c.meter.read()
-    return {"kind": ms.kind, "ok": c.meter_ok, "failing": ms.kind != "plant" and ms.failing(i),
-            "register_wh": wh, "amps": list(a), "volts": list(v), "phases_in_use": c.phases_in_use}
+    wh, w, a, v = m.read()
+    return {"kind": ms.kind, "ok": getattr(c, "meter_ok", True),
+            "failing": ms.kind != "plant" and ms.failing(i), "register_wh": wh, "amps": list(a),
+            "volts": list(v), "phases_in_use": getattr(c, "phases_in_use", None)}

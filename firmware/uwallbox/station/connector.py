@@ -74,6 +74,7 @@ class Connector:
         self.next_sample = 0
         self.raw_wh = None  # the meter's register at its last good reading (None: none yet)
         self.backwards = False  # the register went backwards: reported until the next start
+        self.phases = None  # phases_in_use at the last update (smart charging follows a change)
 
     # -- what the control API and profiles read
     @property
@@ -102,8 +103,7 @@ class Connector:
         last = self.raw_wh
         tx = self.tx
         if last is not None and raw < last:
-            log("!", "connector %d: the meter's register went backwards from %d to %d Wh (a swapped "
-                     "or reset meter): PowerMeterFailure, no negative energy" % (self.id, last, raw))
+            log("!", "connector %d: meter went backwards from %d to %d Wh" % (self.id, last, raw))
             self.backwards = True
             if tx:
                 tx.offset += last - raw
@@ -184,8 +184,7 @@ class Connector:
                 if raw >= wh:
                     wh = raw
                 else:
-                    log("!", "connector %d: the meter reads %d Wh, below the %d Wh of the interrupted "
-                             "transaction (a swapped meter?): its meterStop stays %d" % (self.id, raw, wh, wh))
+                    log("!", "connector %d: meter went backwards from %d to %d Wh" % (self.id, wh, raw))
             j.add("StopTransaction", {"transactionId": 0, "meterStop": wh,
                                       "timestamp": self.app.clock.iso(), "reason": "PowerLoss"}, ref)
             log("tx", "connector %d: transaction %d ended by power loss at %d Wh" % (self.id, ref, wh))
@@ -275,6 +274,11 @@ class Connector:
         e = self.evse
         cfg = self.app.config
         self.read_meter()
+        n = self.phases_in_use
+        if n != self.phases:
+            self.phases = n
+            if self.app.smart:  # a limit in W follows the phases the EV draws on
+                self.app.smart.wake.set()
         if e.plugged != self.plugged:
             self.plugged = e.plugged
             if e.plugged:
