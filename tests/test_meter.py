@@ -158,3 +158,34 @@ def test_other_meters_report_measured_energy(csms, charge_point, kind):
         cp.api.meter(fail=False)
         csms.wait_for("StatusNotification", status(1, "Charging", error="NoError"),
                       cp_id=cp.id, since=mark, timeout=30)
+
+
+@pytest.mark.parametrize("charge", [False, True], ids=["state-B", "state-C"])
+def test_boot_with_a_car_plugged_in_and_no_transaction(csms, charge_point, charge):
+    """A restart (here a power cut) with the car plugged in and no transaction: the car is still
+    there at boot (state B, or C when it asks), Preparing, no transaction and no energy until a
+    card authorizes one."""
+    cp = charge_point()
+    registered(cp, csms)
+    cp.api.ev(plug=True, charge=charge, max_a=16)
+    cp.api.wait(lambda s: connector(s)["status"] == "Preparing")
+    cp.kill()
+    mark = csms.mark()
+    cp.restart()
+    csms.wait_for("StatusNotification", status(1, "Preparing"), cp_id=cp.id, since=mark)
+    s = cp.api.state()
+    c = connector(s)
+    assert c["ev"]["plug"] and c["ev"]["charge"] == charge
+    assert c["cp"] in ("B", "C"), c["cp"]   # (no PWM before a card: an EV that asks stays in B)
+    assert not c["relay"] and c["transaction_id"] is None
+    assert not csms.messages(cp.id, "StartTransaction", "in", "call", since=mark)
+    assert not csms.messages(cp.id, "StopTransaction", "in", "call", since=mark)
+    cp.api.rfid("TAG0042")
+    start = csms.wait_for("StartTransaction", lambda p: p["idTag"] == "TAG0042", cp_id=cp.id, since=mark)
+    if charge:
+        cp.api.wait(lambda s: connector(s)["status"] == "Charging" and connector(s)["relay"])
+    else:
+        cp.api.ev(charge=True)
+        cp.api.wait(lambda s: connector(s)["status"] == "Charging")
+    assert start["connectorId"] == 1
+    assert cp.api.state()["violations"] == []

@@ -74,6 +74,7 @@ class Connector:
         self.next_sample = 0
         self.raw_wh = None  # the meter's register at its last good reading (None: none yet)
         self.backwards = False  # the register went backwards: reported until the next start
+        self.amps = (0.0, 0.0, 0.0)  # of the last read_meter()
         self.phases = None  # phases_in_use at the last update (smart charging follows a change)
 
     # -- what the control API and profiles read
@@ -97,6 +98,7 @@ class Connector:
         is the meter's register (plus the transaction's offset, if it went backwards during it);
         while the meter does not answer, its last good reading (a driver keeps it)."""
         r = self.meter.read()
+        self.amps = r[2]
         if not self.meter_ok:
             return (self.meter_wh, r[1], r[2], r[3])
         raw = r[0]
@@ -116,9 +118,14 @@ class Connector:
     @property
     def phases_in_use(self):
         """How many phases the EV draws on, as the meter measures it (None: the meter does not
-        tell, or does not answer)."""
-        p = getattr(self.meter, "phases_in_use", None)
-        return len(p) if p is not None and self.meter_ok else None
+        tell, or does not answer): the currents of the last read_meter() above the meter's
+        threshold_a (what its own phases_in_use counts, without another read)."""
+        m = self.meter
+        if not hasattr(type(m), "phases_in_use") or not self.meter_ok:  # (no property call)
+            return None
+        t = getattr(m, "threshold_a", 0.5)
+        a = self.amps
+        return (a[0] > t) + (a[1] > t) + (a[2] > t)
 
     # -- transactions
     def start(self, tag, info, reservation_id=None):
