@@ -75,6 +75,8 @@ class Connector:
         self.raw_wh = None  # the meter's register at its last good reading (None: none yet)
         self.backwards = False  # the register went backwards: reported until the next start
         self.amps = (0.0, 0.0, 0.0)  # of the last read_meter()
+        self._read = None  # the meter's last read(), and its `polls` then
+        self._polls = None
         self.phases = None  # phases_in_use at the last update (smart charging follows a change)
 
     # -- what the control API and profiles read
@@ -96,8 +98,14 @@ class Connector:
     def read_meter(self):
         """(energy_wh, power_w, amps, volts) now; keeps meter_wh and power_w current. The energy
         is the meter's register (plus the transaction's offset, if it went backwards during it);
-        while the meter does not answer, its last good reading (a driver keeps it)."""
-        r = self.meter.read()
+        while the meter does not answer, its last good reading (a driver keeps it). A polled
+        meter (hw/meters.py, `polls`) is decoded once per good poll, not per call: read() allocates."""
+        m = self.meter
+        n = getattr(m, "polls", None)
+        r = self._read
+        if r is None or n is None or n != self._polls:
+            r = self._read = m.read()
+            self._polls = n
         self.amps = r[2]
         if not self.meter_ok:
             return (self.meter_wh, r[1], r[2], r[3])
