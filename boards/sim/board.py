@@ -79,7 +79,7 @@ def attach(app):
     if _PORT:
         gc.collect()
         before = gc.mem_alloc()
-        control = simctl.Control(app, plants, lambda: heap)
+        control = simctl.Control(app, plants, lambda: heap, meters)
         gc.collect()
         heap += gc.mem_alloc() - before
         _tasks.append(asyncio.create_task(control.serve(int(_PORT))))

@@ -47,10 +47,12 @@ class HttpError(Exception):
 
 
 class Control:
-    def __init__(self, app, plants, sim_heap=lambda: 0):
-        """SIM_HEAP() -> bytes the simulated hardware holds on the heap (reported by GET /state)."""
+    def __init__(self, app, plants, sim_heap=lambda: 0, meters=None):
+        """SIM_HEAP() -> bytes the simulated hardware holds on the heap (reported by GET /state);
+        METERS: the board's simmeter.Meters (POST /meter), or None."""
         self.app = app
         self.plants = plants
+        self.meters = meters
         self.sim_heap = sim_heap
         self.server = None
         for p, c in zip(plants, app.connectors):   # the plant checks closings against OCPP
@@ -183,7 +185,9 @@ class Control:
         self.app.clock.advance(s)
 
     async def _meter(self, d):
-        import board
+        ms = self.meters
+        if ms is None:
+            raise HttpError(400, "no simulated meter")
         i = self.plants.index(self._plant(d))
         wh, fail = d.pop("energy_wh", None), d.pop("fail", None)
         if d:
@@ -192,12 +196,11 @@ class Control:
             raise HttpError(400, "energy_wh: integer >= 0 expected")
         if fail is not None and fail is not True and fail is not False:
             raise HttpError(400, "fail: boolean expected")
-        board.meter(i)
         try:
             if wh is not None:
-                board.meters.set_energy(i, wh)
+                ms.set_energy(i, wh)
             if fail is not None:
-                board.meters.fail(i, fail)
+                ms.fail(i, fail)
         except ValueError as e:
             raise HttpError(400, str(e))
 
@@ -282,7 +285,7 @@ class Control:
                 "meter_wh": getattr(c, "meter_wh", 0),
                 "power_w": float(getattr(c, "power_w", 0.0)),
                 "fault": getattr(e, "fault", None),
-                "meter": _meter_state(c, i),
+                "meter": _meter_state(self.meters, c, i),
                 "ev": p.snapshot(),
                 "relay_open_latency_ms": p.latency_ms,
             })
@@ -303,10 +306,8 @@ def _heap(sim):
     return {"free": gc.mem_free(), "alloc": gc.mem_alloc(), "sim": sim}
 
 
-def _meter_state(c, i):
+def _meter_state(ms, c, i):
     """What the firmware's meter of connector index I reads (the currents it draws, per phase)."""
-    import board
-    ms = board.meters
     m = getattr(c, "meter", None)
     if m is None or ms is None:
         return None
