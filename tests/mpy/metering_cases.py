@@ -135,3 +135,19 @@ def test_phases_in_use_wake_the_scheduler():
     assert c.phases == 1 and s.wake.is_set()
     for t in app.tasks.values():
         t.cancel()
+
+
+def test_transaction_begun_before_the_meter_answered_never_jumps():
+    app, c = setup(0)
+    c.meter.ready = asyncio.Event()   # no answer since boot
+    c.meter.wh = 1234567
+    c.start("TAG", {"status": "Accepted"})
+    assert messages(app, "StartTransaction")[0]["meterStart"] == 0
+    c.update()
+    assert c.error == "PowerMeterFailure"
+    c.meter.ready.set()   # it answers: the energy counts from meterStart
+    c.update()
+    assert c.error == "NoError" and c.meter_wh == 0
+    c.meter.wh = 1234600
+    c.stop("Local")
+    assert messages(app, "StopTransaction")[0]["meterStop"] == 33

@@ -24,7 +24,9 @@ class Transaction:
     invalid [invalid]: the CSMS refused its idTag (and StopTransactionOnInvalidId is false).
     data [td]: the meterValues kept for the StopTransaction's transactionData.
     offset [off]: Wh added to the meter's register: what a register that went backwards during
-        the transaction (a swapped or reset meter) had lost, so its energy never goes negative.
+        the transaction (a swapped or reset meter) had lost, so its energy never goes negative;
+        or, for a transaction that began before the meter's first answer since boot, meterStart
+        less that first reading (so its energy counts from there, without a jump).
     """
 
     def __init__(self, ref, tag, parent, start_wh, started, data, meter_wh=None, allowed=True, invalid=False,
@@ -118,6 +120,13 @@ class Connector:
             if tx:
                 tx.offset += last - raw
                 self.save()
+        elif last is None and tx and not tx.offset:
+            # the first reading since boot, in a transaction that started without one (the meter
+            # did not answer): it continues from its meterStart, never jumps by the whole register
+            log("!", "connector %d: first meter reading %d Wh, the transaction began at %d Wh" % (
+                self.id, raw, tx.start_wh))
+            tx.offset = tx.start_wh - raw
+            self.save()
         self.raw_wh = raw
         wh = raw + tx.offset if tx else raw
         self.meter_wh, self.power_w = wh, r[1]
