@@ -151,3 +151,33 @@ def test_transaction_begun_before_the_meter_answered_never_jumps():
     c.meter.wh = 1234600
     c.stop("Local")
     assert messages(app, "StopTransaction")[0]["meterStop"] == 33
+
+
+def _reference_board(meter_kind):
+    """boards/esp32-devkitc/board.py as a fresh namespace, with METER set to METER_KIND."""
+    import sys
+    path = [p for p in sys.path if p.endswith("boards/sim")][0][:-3] + "esp32-devkitc/board.py"
+    with open(path) as f:
+        src = f.read()
+    assert "\nMETER = None\n" in src
+    ns = {"__name__": "board"}
+    exec(src.replace("\nMETER = None\n", "\nMETER = %r\n" % meter_kind), ns)
+    return ns
+
+
+def test_reference_board_picks_its_meter():
+    import machine
+    from modbus_slave import FakeUart
+    from uwallbox.hw import estimated, meters
+    ns = _reference_board(None)
+    assert isinstance(ns["meter"](0), estimated.EstimatedMeter)
+    opened = []
+    machine.UART = lambda *a, **k: opened.append((a, k)) or FakeUart(k["baudrate"], 10)
+    try:
+        ns = _reference_board("SDM630")
+        m1, m2 = ns["meter"](0), ns["meter"](1)
+    finally:
+        del machine.UART
+    assert isinstance(m1, meters.SDM630) and isinstance(m2, meters.SDM630)
+    assert (m1.addr, m2.addr) == (1, 2) and m1.master is m2.master   # one bus, two addresses
+    assert len(opened) == 1 and opened[0][0] == (2,) and opened[0][1]["tx"] == 17
