@@ -25,7 +25,10 @@ class Plant:
 
 
 def exchange(uart, frame):
-    """Write FRAME (CRC appended), wait for the whole answer; the answer's bytes."""
+    """Write FRAME (CRC appended), wait for the whole answer; the answer's bytes. The request is
+    written straight to the line, not by a master driving the direction pin: the line must not
+    judge DE (else an answer may count as a collision, garbled)."""
+    uart.de = None
     req = bytearray(frame)
     c = crc(req, len(req))
     req += bytes((c & 0xFF, c >> 8))
