@@ -1,8 +1,16 @@
 """Entry point: crash-loop guard, network and clock (boards with WIFI = True), the application."""
-import asyncio
+import sys
 
-import board
-from uwallbox.system import crashguard
+# A firmware with uwallbox frozen in: a uwallbox/ folder left in flash (an earlier `make deploy`)
+# must not shadow it, so the frozen modules come first. Without frozen modules this changes nothing.
+if ".frozen" in sys.path:
+    sys.path.remove(".frozen")
+    sys.path.insert(0, ".frozen")
+
+import asyncio  # noqa: E402
+
+import board  # noqa: E402
+from uwallbox.system import crashguard  # noqa: E402
 
 if crashguard.may_start(board):
     try:

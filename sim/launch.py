@@ -13,6 +13,11 @@ docs/ARCHITECTURE.md) on http://127.0.0.1:PORT. When the firmware exits with 75
 --build DIR (default: $UWB_SIM_BUILD) runs the .mpy build of tools/build.py instead of the sources.
 --micropython PATH (default: $UWB_MICROPYTHON, else .mp/build-32/micropython of `make mp32`) is the
 binary; UWB_MICROPYTHON=.venv/bin/micropython runs the 64-bit port of the pip package instead.
+
+Classroom mode (docs/CLASSROOM.md): with the bundled CSMS (or --panels) the launcher serves a panel
+per charger (sim/classroom.py, sim/panel/) and the CSMS its operator's panel (tools/csms_panel.py),
+and prints their URLs; the firmware reaches the CSMS through a relay the panel can cut (network
+outage). --fleet N starts N chargers CP001..CPnnn, each in STATE/ID with its own control port.
 """
 import argparse
 import json
@@ -63,23 +68,33 @@ def micropython(path):
 class Firmware:
     """The firmware process, restarted on the same state folder when it exits with 75."""
 
-    def __init__(self, args, url, control, state):
-        self.settings = {"url": url, "id": args.id}
+    def __init__(self, args, url, control, state, id=None, log=True):
+        id = id or args.id
+        self.settings = {"url": url, "id": id}
+        self.prefix = "fw |" if id == args.id else f"fw {id}|"
+        self.log = log
         if args.settings:
             self.settings.update(json.loads(Path(args.settings).read_text()))
         self.state = state
         fw = Path(args.build).resolve() if args.build else ROOT / "firmware"
-        lib = fw / "lib" if args.build else ROOT / "lib"
+        path = [ROOT / "boards" / "sim", SIM / "mpy", fw / "lib" if args.build else ROOT / "lib"]
+        main = fw / "main.py"
+        if args.frozen:  # as on a device: boot.py and main.py in flash, the rest in the firmware
+            for name in ("boot.py", "main.py"):
+                shutil.copy(ROOT / "firmware" / name, state / name)
+            main, path = state / "main.py", path[:2]
         self.cmd = [args.micropython] + (["-X", f"heapsize={args.heapsize}"] if args.heapsize else []) \
-            + [str(fw / "main.py")]
+            + [str(main)]
         self.env = dict(os.environ,
-                        MICROPYPATH=f"{ROOT / 'boards' / 'sim'}:{SIM / 'mpy'}:{lib}:.frozen",
+                        MICROPYPATH=":".join(str(p) for p in path) + ":.frozen",
                         UWB_SIM_CONNECTORS=str(args.connectors), UWB_SIM_CONTROL=str(control),
                         UWB_SIM_METER=args.meter, UWB_SIM_METER_START=str(args.meter_start))
         self.proc = None
         self.code = None
         self.done = threading.Event()
         self.stopping = False
+        self.cuts = 0            # power cuts so far (power_cut())
+        self._cut = False
         self.lock = threading.Lock()
 
     def run(self):
@@ -94,8 +109,14 @@ class Firmware:
                                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                                  encoding="utf-8", errors="replace")
                 for line in self.proc.stdout:
-                    out("fw |", line.rstrip("\n"))
+                    if self.log:
+                        out(self.prefix, line.rstrip("\n"))
                 self.code = self.proc.wait()
+                with self.lock:
+                    cut, self._cut = self._cut, False
+                if cut and not self.stopping:
+                    say(f"{self.settings['id']}: power cut: the firmware restarts on the same flash")
+                    continue
                 if self.stopping or self.code != RESET_EXIT:
                     if not self.stopping:
                         say(f"firmware exited with code {self.code}")
@@ -103,6 +124,17 @@ class Firmware:
                 say(f"firmware reset (exit {RESET_EXIT}): restarting on the same state folder")
         finally:
             self.done.set()
+
+    def power_cut(self):
+        """Kill the firmware at once (no clean close, nothing flushed) and start it again on the
+        same state folder, like a power cut and its return."""
+        with self.lock:
+            proc = self.proc
+            if proc is None or proc.poll() is not None or self.stopping:
+                raise RuntimeError("the firmware is not running")
+            self._cut = True
+            self.cuts += 1
+            proc.kill()
 
     def stop(self):
         with self.lock:
@@ -201,6 +233,44 @@ def on_sigterm(signum, frame):
     raise KeyboardInterrupt  # same clean stop as Ctrl-C
 
 
+def fleet_ids(n):
+    return [f"CP{i:03d}" for i in range(1, n + 1)]
+
+
+def start_chargers(args, url, ids, state, link=True, log=True):
+    """Start one firmware process per id (each in its own thread, flash folder STATE/ID when there
+    are several, control port, and Link to the CSMS at URL when LINK); the classroom.Charger list."""
+    from urllib.parse import urlsplit
+    import classroom
+    chargers = []
+    for i, cp_id in enumerate(ids):
+        folder = state if len(ids) == 1 else state / cp_id
+        folder.mkdir(parents=True, exist_ok=True)
+        control = (args.control if len(ids) == 1 and args.control else free_port())
+        relay, fw_url = None, url
+        if link:
+            u = urlsplit(url)
+            relay = classroom.Link(u.hostname, u.port or (443 if u.scheme == "wss" else 80))
+            fw_url = f"{u.scheme}://127.0.0.1:{relay.port}{u.path}"
+        fw = Firmware(args, fw_url, control, folder, id=cp_id, log=log)
+        threading.Thread(target=fw.run, name=f"firmware {cp_id}", daemon=True).start()
+        chargers.append(classroom.Charger(cp_id, fw, SimApi(control), relay))
+    return chargers
+
+
+def open_panels(urls):
+    """Print the panels' addresses; with a terminal and a browser, open them too (never blocks)."""
+    for name, url in urls:
+        say(f"{name}: {url}")
+    if sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("UWB_NO_BROWSER"):
+        try:
+            import webbrowser
+            for _, url in urls[:2]:
+                webbrowser.open(url)
+        except Exception:
+            pass
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--csms", metavar="URL", help="CSMS base URL (default: start the bundled demo CSMS)")
@@ -213,9 +283,13 @@ def main():
     p.add_argument("--control", type=int, metavar="PORT", help="control API port (default: a free one)")
     p.add_argument("--settings", metavar="FILE",
                    help="extra provisioning settings (JSON: security_profile, authorization_key, ca)")
-    p.add_argument("--demo", action="store_true", help="play a demo charging session, then exit")
+    p.add_argument("--demo", action="store_true",
+                   help="play a demo charging session, then exit (on a terminal: the panels stay up)")
     p.add_argument("--build", metavar="DIR", default=os.environ.get("UWB_SIM_BUILD"),
                    help="run the .mpy build in DIR (tools/build.py) instead of firmware/ and lib/")
+    p.add_argument("--frozen", action="store_true", default=os.environ.get("UWB_SIM_FROZEN") == "1",
+                   help="run the firmware frozen into the 32-bit binary (make mp32): boot.py and main.py "
+                        "in the flash folder, no uwallbox or lib/ file on the path (default $UWB_SIM_FROZEN=1)")
     p.add_argument("--blocked", action="append", default=[], metavar="TAG",
                    help="idTag the bundled CSMS answers Blocked")
     p.add_argument("--meter", default="plant",
@@ -225,37 +299,95 @@ def main():
                         "transformers (ct) or the estimate from the offer (estimated)")
     p.add_argument("--meter-start", type=int, default=0, metavar="WH",
                    help="the meter's lifetime register on a fresh state folder (kept there), Wh")
+    p.add_argument("--fleet", type=int, metavar="N",
+                   help="N chargers CP001..CPnnn against one CSMS, each with its flash folder, EV and panel")
+    p.add_argument("--panels", action="store_true",
+                   help="serve the charger panels with --csms too (on by default with the bundled CSMS)")
+    p.add_argument("--panel-port", type=int, default=0, metavar="PORT",
+                   help="port of the charger panels (default: a free one); the CSMS panel takes PORT+1 if free")
     args = p.parse_args()
+    if args.frozen and not args.micropython:
+        args.micropython = str(mpbin.MP32_FROZEN)
+        if not mpbin.MP32_FROZEN.exists():
+            sys.exit(f"sim | no frozen build at {mpbin.MP32_FROZEN}: run `make mp32`")
     args.micropython = micropython(args.micropython)
+    if args.fleet is not None and args.fleet < 1:
+        p.error("--fleet N: N >= 1")
 
     signal.signal(signal.SIGTERM, on_sigterm)
     state = Path(args.state) if args.state else Path(tempfile.mkdtemp(prefix="uwallbox-"))
     state.mkdir(parents=True, exist_ok=True)
-    csms = fw = None
+    csms = fw = panels = csms_panel = None
+    chargers = []
     try:
         if args.csms:
             url = args.csms.rstrip("/")
         else:
             from csms import Csms
-            csms = Csms(blocked=args.blocked, log=lambda line: out("csms|", line)).start()
+            from classroom import BLOCKED
+            quiet = args.fleet is not None and args.fleet > 1
+            csms = Csms(blocked=list(args.blocked) + list(BLOCKED),
+                        log=None if quiet else (lambda line: out("csms|", line))).start()
             url = csms.url
-        control = args.control or free_port()
-        say(f"charge point {args.id}, CSMS {url}, state folder {state}")
-        say(f"control API: http://127.0.0.1:{control}/state")
-        fw = Firmware(args, url, control, state)
-        if args.build:
-            say(f"running the build in {args.build}")
-        if not args.demo:
-            return fw.run()
-        threading.Thread(target=fw.run, name="firmware", daemon=True).start()
-        return demo(SimApi(control), fw, csms)
+        with_panels = csms is not None or args.panels
+        if args.fleet is None and not with_panels:  # as before: no relay, no panel
+            control = args.control or free_port()
+            say(f"charge point {args.id}, CSMS {url}, state folder {state}")
+            say(f"control API: http://127.0.0.1:{control}/state")
+            fw = Firmware(args, url, control, state)
+            if args.build:
+                say(f"running the build in {args.build}")
+            if not args.demo:
+                return fw.run()
+            threading.Thread(target=fw.run, name="firmware", daemon=True).start()
+            return demo(SimApi(control), fw, csms)
+        import classroom
+        from csms_panel import CsmsPanel
+        ids = fleet_ids(args.fleet) if args.fleet else [args.id]
+        say(f"{len(ids)} charge point(s) {ids[0]}{'..' + ids[-1] if len(ids) > 1 else ''}, CSMS {url}, "
+            f"state folder {state}")
+        chargers = start_chargers(args, url, ids, state, log=len(ids) == 1)
+        if len(ids) == 1:
+            say(f"control API: http://127.0.0.1:{chargers[0].api.port}/state")
+            fw = chargers[0].fw
+        if csms:
+            try:
+                csms_panel = CsmsPanel(csms, port=args.panel_port + 1 if args.panel_port else 0).start()
+            except OSError:   # PORT+1 taken: any free one (its URL is printed)
+                csms_panel = CsmsPanel(csms).start()
+        panels = classroom.ChargerPanels(chargers, csms=csms, csms_panel=csms_panel, port=args.panel_port).start()
+        urls = [("charger panel" + (" " + c.id if len(ids) > 1 else ""), panels.url_of(c.id)) for c in chargers]
+        if csms_panel:
+            urls.insert(1, ("central-system panel", csms_panel.url))
+        if len(ids) > 1:
+            urls.insert(0, ("classroom (all panels)", panels.url))
+        open_panels(urls)
+        if args.demo and len(ids) == 1:
+            code = demo(chargers[0].api, fw, csms)
+            if not (sys.stdin.isatty() and sys.stdout.isatty()):
+                return code
+            say("the panels stay up: drive the charger from them; Ctrl-C ends")
+        threading.Event().wait()
     except KeyboardInterrupt:
         say("stopping")
         return 0
     finally:
-        if fw:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        stoppers = [threading.Thread(target=c.fw.stop) for c in chargers]  # all at once: a fleet stops in seconds
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
+        if fw and not chargers:
             fw.stop()
             fw.done.wait(5)
+        for c in chargers:
+            c.fw.done.wait(5)
+            if c.link:
+                c.link.close()
+        for srv in (panels, csms_panel):
+            if srv:
+                srv.stop()
         if csms:
             csms.stop()
         if not args.state:

@@ -17,6 +17,15 @@ def pytest_configure(config):
                             "UWB_SOAK=1 (make soak)")
     config.addinivalue_line("markers", "slow: takes minutes of CPU (make test runs it; -m 'not slow' "
                             "leaves it out)")
+    config.addinivalue_line("markers", "e2e: runs the firmware in the simulator (given to every test that "
+                            "uses the charge_point fixture); make test runs these again with the "
+                            "firmware frozen into the 32-bit binary (UWB_SIM_FROZEN=1)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "charge_point" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
 
 
 # -- tests/mpy/*_cases.py: MicroPython test cases, one pytest item each ----------------------------

@@ -57,7 +57,9 @@ class SimChargePoint:
         from mpyrun import MICROPYTHON
         cmd = [sys.executable, str(SIM), "--csms", self.url, "--state", str(self.state_dir),
                "--control", str(self.api.port), "--id", self.id, "--connectors", str(self.connectors)]
-        if MICROPYTHON:  # else sim/launch.py says why there is none
+        if os.environ.get("UWB_SIM_FROZEN") == "1":  # the firmware frozen into the 32-bit binary
+            cmd += ["--frozen"]
+        elif MICROPYTHON:  # else sim/launch.py says why there is none
             cmd += ["--micropython", MICROPYTHON]
         if self.heapsize:
             cmd += ["--heapsize", str(self.heapsize)]

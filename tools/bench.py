@@ -38,6 +38,7 @@ ESP32 gives MicroPython about 112 KiB) and the 32-bit build the bench runs (`mak
 SIZES = {  # full run, --quick
     "cards": (1000, 100), "heap": ((32, 256, 1), (256, 512, 256)), "calls": (2000, 200),
     "batches": (4, 2), "samples": (50, 5), "list_cards": (10000, 1000), "smart_runs": (30, 3), "boots": (5, 1),
+    "fleet": (((10, 30), 10), ((3,), 2)),  # fleet sizes, CPU window s
 }
 
 
@@ -52,18 +53,26 @@ def _heap(size):
 
 
 def _heap_text(r):
+    wk = 4 / r["word_bytes"] / 1024  # KiB of the 32-bit build per byte
+    parts = []
+    for name, title in (("frozen", "frozen into the firmware"), ("mpy", ".mpy image (make deploy)"),
+                        ("source", "sources")):
+        m = r.get(name)
+        if m is None:
+            continue
+        sim = m["sim_bytes"] * wk
+        parts.append(f"{title}: passes at {m['heap_k']} KiB, **the firmware {m['heap_k'] - sim:.0f} KiB** "
+                     f"(+ {sim:.0f} KiB simulated hardware), {(m['after_boot_bytes'] - m['sim_bytes']) * wk:.0f} "
+                     f"KiB after boot")
     mpy, src = r["mpy"], r["source"]
-    wk = 4 / r["word_bytes"] / 1024  # wK per byte
-    used, sim = mpy["after_boot_bytes"], mpy["sim_bytes"]
-    return (f"passes at **{mpy['heap_k']} wK** (.mpy image; about {mpy['heap_k'] - sim * wk:.0f} wK without the "
-            f"simulated hardware), {src['heap_k']} wK (sources); in use after boot "
-            f"{used * wk:.0f} wK ({used:,} B here), of which the simulated hardware (mocked `machine`, EV "
-            f"plant, control API) {sim * wk:.0f} wK: **the firmware itself {(used - sim) * wk:.0f} wK**",
+    return ("; ".join(parts) + " (a plain ESP32 gives MicroPython about 112 KiB)",
             f"smallest `-X heapsize=NwK` at which boot, 3 sessions (card, remote start, offline card), "
             f"MeterValues every 1 s, a SetChargingProfile, GetConfiguration of all keys and a {r['cards']:,}-entry "
-            f"SendLocalList complete: bisection over whole K, a fresh process per probe ({len(mpy['probes'])} + "
-            f"{len(src['probes'])}); a probe fails on MemoryError, exit or 3x the time of a pass. In use: "
-            f"`gc.mem_alloc()` after `gc.collect()` (GET /state)")
+            f"SendLocalList complete, on the 32-bit build: bisection over whole K, then the {scenario.WINDOW} K above "
+            f"must pass too, a fresh process per probe ({sum(len(r[n]['probes']) for n in ('mpy', 'frozen', 'source') if n in r)}); "
+            f"a probe fails on MemoryError, exit or 3x the time of a pass. The simulated hardware (mocked "
+            f"`machine`, EV plant, control API) shares the heap: its part, measured after boot, is taken off. "
+            f"After boot: `gc.mem_alloc()` after `gc.collect()` (GET /state)")
 
 
 def _rpc(size):
@@ -135,6 +144,23 @@ def _startup_text(r):
             f"to the CSMS's BootNotification Accepted; image: tools/build.py; lines of the .py files")
 
 
+def _fleet(size):
+    import bench_fleet
+    return bench_fleet.measure(*size["fleet"])
+
+
+def _fleet_text(r):
+    b = r["runs"][-1]
+    return (f"{b['chargers']} chargers: all Accepted in {b['boot_s']:.1f} s, all charging {b['charging_s']:.1f} s "
+            f"later; {b['charging_cores']:.2f} cores, {b['rss_mb_total']:.0f} MB ({b['rss_mb_per_charger']:.1f} MB "
+            f"each): **about {r['fit']} chargers fit** ({r['cores']} cores, {r['mem_total_mb'] / 1024:.0f} GB)",
+            f"classroom mode (`sim/launch.py --fleet N`, `tools/bench_fleet.py`): N firmware processes against one "
+            f"bundled CSMS, each with its flash, EV and link relay; every EV then plugs in, presents a card and "
+            f"asks for 16 A. CPU: utime+stime (/proc) of the N processes over {r['window_s']:.0f} s while all "
+            f"charge; memory: their VmRSS. Fit: cores and memory at 70 % "
+            f"({r['fit_by_cpu']} by CPU, {r['fit_by_memory']} by memory)")
+
+
 def _t(s, unit="ms", scale=1, fmt=".1f"):
     """'median unit (min-max)' of a spread."""
     return f"{s['median'] * scale:{fmt}} {unit} ({s['min'] * scale:{fmt}}-{s['max'] * scale:{fmt}})"
@@ -155,6 +181,7 @@ ROWS = (
     ("localauth", "Local list", _localauth, _localauth_text),
     ("smart", "Smart charging", _smart, _smart_text),
     ("startup", "Start-up and size", _startup, _startup_text),
+    ("fleet", "Classroom fleet", _fleet, _fleet_text),
 )
 
 

@@ -20,6 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ((ROOT / "firmware", ""), (ROOT / "lib", "lib/"))  # (folder, prefix on the device)
 KEEP_SOURCE = {"boot.py", "main.py"}
+# Only for a frozen image: the schemas as constants (in a .mpy they would all sit in RAM; the
+# .mpy image reads schemas/*.json one at a time instead)
+FROZEN_ONLY = {"uwallbox/ocpp/_schemas.py"}
 BUILD_FLAG = "uwallbox/_build.py"
 
 
@@ -51,7 +54,7 @@ def inputs():
         for path in folder.rglob("*"):
             rel = path.relative_to(folder)
             if path.is_file() and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts) \
-                    and path.suffix != ".pyc":
+                    and path.suffix != ".pyc" and prefix + rel.as_posix() not in FROZEN_ONLY:
                 found.append((path, prefix + rel.as_posix()))
     return sorted(found, key=lambda f: f[1])
 

@@ -547,11 +547,16 @@ def main(argv=None):
                    help="idTags answered Blocked")
     p.add_argument("--auth", action="append", default=[], metavar="ID:PASSWORD",
                    help="require HTTP Basic auth (security profile 1)")
+    p.add_argument("--panel", type=int, metavar="PORT",
+                   help="serve the operator's web page (tools/csms_panel.py) on PORT (0: a free one)")
     args = p.parse_args(argv)
     auth = dict(a.split(":", 1) for a in args.auth) or None
     csms = Csms(args.host, args.port, interval=args.interval, blocked=args.blocked, auth=auth)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     csms.start()
+    if args.panel is not None:
+        from csms_panel import CsmsPanel
+        print(f"central-system panel: {CsmsPanel(csms, port=args.panel).start().url}", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

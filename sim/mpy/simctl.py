@@ -2,7 +2,8 @@
 
 GET  /state   -> {"ocpp": {"connected", "registration", "queued"}, "connectors": [{"id", "cp", "pwm_duty",
                   "offered_a", "relay", "locked", "status", "transaction_id", "meter_wh",
-                  "power_w", "fault", "ev": {...plant state...}, "relay_open_latency_ms"}],
+                  "power_w", "fault", "ev": {...plant state...}, "relay_open_latency_ms",
+                  "pilot_mv": [high, low] (the firmware's last reading), "amps": [L1, L2, L3]}],
                   "violations": [...], "relay_open_latency_ms": [...], "heap": {"free", "alloc"}}
                   (heap: bytes after gc.collect()); taken between two Evse
                   steps (in a scheduled callback, like them), so its fields agree with each other
@@ -288,6 +289,8 @@ class Control:
                 "meter": _meter_state(self.meters, c, i),
                 "ev": p.snapshot(),
                 "relay_open_latency_ms": p.latency_ms,
+                "pilot_mv": [getattr(pilot, "high_mv", 0), getattr(pilot, "low_mv", 0)],
+                "amps": [round(a, 2) for a in p.meter.amps],
             })
         session = getattr(app, "session", None)
         return {"ocpp": {"connected": bool(getattr(session, "connected", False)),

@@ -34,6 +34,12 @@ def setup(wh):
     return app, c
 
 
+def step(c):
+    """What a second does: the metering tick reads the meter, the connector task updates."""
+    c.read_meter()
+    c.update()
+
+
 def messages(app, action):
     out = []
     for name in app.journal.names():
@@ -61,11 +67,11 @@ def test_silent_meter_is_power_meter_failure_and_no_sample():
     app, c = setup(5000)
     app.config.set("MeterValueSampleInterval", 1)
     c.start("TAG", {"status": "Accepted"})
-    c.update()
+    step(c)
     assert c.error == "NoError"
     c.meter.ok = False
     c.meter.wh = 9999999  # whatever a driver would hold: not read while it fails
-    c.update()
+    step(c)
     assert c.error == "PowerMeterFailure" and c.tx is not None
     before = len(messages(app, "MeterValues"))
     m = app.metering
@@ -76,7 +82,7 @@ def test_silent_meter_is_power_meter_failure_and_no_sample():
     assert c.meter_wh == 5000
     c.meter.ok = True   # back: the energy resumes from its register
     c.meter.wh = 5400
-    c.update()
+    step(c)
     assert c.error == "NoError"
     m.mono += 2
     m.tick()
@@ -87,9 +93,9 @@ def test_register_going_backwards_is_never_negative_energy():
     app, c = setup(800000)
     c.start("TAG", {"status": "Accepted"})
     c.meter.wh = 800100
-    c.update()
+    step(c)
     c.meter.wh = 40   # a swapped meter
-    c.update()
+    step(c)
     assert c.error == "PowerMeterFailure"
     assert c.meter_wh == 800100 and c.tx.offset == 800060
     c.meter.wh = 90   # 50 Wh more on the new meter
@@ -98,7 +104,7 @@ def test_register_going_backwards_is_never_negative_energy():
     assert saved.offset == 800060
     c.stop("Local")
     assert messages(app, "StopTransaction")[0]["meterStop"] == 800150
-    c.update()
+    step(c)
     assert c.error == "NoError"
     c.start("TAG", {"status": "Accepted"})   # the next one starts from the new register
     assert messages(app, "StartTransaction")[-1]["meterStart"] == 90
@@ -127,11 +133,11 @@ def test_phases_in_use_wake_the_scheduler():
     app, c = setup(0)
     from uwallbox.profiles.smartcharging import scheduler
     s = scheduler(app)
-    c.update()
+    step(c)
     assert c.phases == 3
     s.wake.clear()
     c.meter.amps = (16.0, 0.0, 0.0)   # the EV went down to one phase
-    c.update()
+    step(c)
     assert c.phases == 1 and s.wake.is_set()
     for t in app.tasks.values():
         t.cancel()
@@ -143,10 +149,10 @@ def test_transaction_begun_before_the_meter_answered_never_jumps():
     c.meter.wh = 1234567
     c.start("TAG", {"status": "Accepted"})
     assert messages(app, "StartTransaction")[0]["meterStart"] == 0
-    c.update()
+    step(c)
     assert c.error == "PowerMeterFailure"
     c.meter.ready.set()   # it answers: the energy counts from meterStart
-    c.update()
+    step(c)
     assert c.error == "NoError" and c.meter_wh == 0
     c.meter.wh = 1234600
     c.stop("Local")

@@ -51,17 +51,27 @@ PROFILES = (
 
 
 _DIR = __file__.rsplit("/", 2)[0] + "/profiles/"
+_frozen = None  # True when the package is frozen into the firmware (no files of its own)
+
+
+def _exists(path):
+    try:
+        open(path).close()
+        return True
+    except OSError:
+        return False
 
 
 def has(name):
-    """Is profile module NAME part of this build (source or .mpy)?"""
-    for ext in (".py", ".mpy"):
-        try:
-            open(_DIR + name + ext).close()
-            return True
-        except OSError:
-            pass
-    return False
+    """Is profile module NAME part of this build? A file (source or .mpy) next to this one; in a
+    frozen image (where modules are not files) every profile of PROFILES: manifest.py freezes the
+    whole package."""
+    global _frozen
+    if _frozen is None:
+        _frozen = not (_exists(__file__) or _exists(__file__[:-3] + ".mpy"))
+    if _frozen:
+        return True
+    return _exists(_DIR + name + ".py") or _exists(_DIR + name + ".mpy")
 
 
 def supported():

@@ -14,7 +14,8 @@ _CALL, _RESULT, _ERROR = 2, 3, 4
 _TIMEOUT = 30  # seconds to wait for the CSMS's answer
 _DEPTH = const(4)  # JSON nesting opened up when a frame is sent in pieces
 _PREVIEW = const(300)  # characters of a frame shown in the log
-_RX = const(8192)  # frames up to this size are received into one preallocated buffer
+_RX = const(4096)  # frames up to this size are received into one preallocated buffer (a
+# SendLocalList of SendLocalListMaxLength entries fits; larger frames get a buffer of their own)
 # CALLs whose handler gets the payload as JSON text (a memoryview) and parses it piece by piece:
 # a SendLocalList of many entries would cost several times its size as Python objects.
 _RAW = ("SendLocalList",)
@@ -38,10 +39,21 @@ def _raw_call(text):
     return msg + [buf[a:b]]
 
 
+def _gen():
+    yield
+
+
+_GENERATOR = type(_gen())
+
+
 def _parts(obj, depth=_DEPTH):
     """The JSON text of OBJ in small pieces: containers are opened DEPTH levels deep, so no
-    piece is the size of a whole message."""
+    piece is the size of a whole message. A generator is sent as an array of what it yields:
+    a handler can answer with a long list (GetConfiguration of every key) that never exists
+    in RAM as a whole."""
     t = type(obj)
+    if t is _GENERATOR:
+        t = list
     if depth and (t is dict or t is list):
         yield "{" if t is dict else "["
         sep = ""

@@ -58,11 +58,17 @@ def check(node, v, where=""):
 
 
 def load(action):
-    """The compact schema of an ACTION request; CallError NotImplemented when there is none."""
+    """The compact schema of an ACTION request; CallError NotImplemented when there is none.
+    A file of schemas/ (the sources and the .mpy image); in a frozen image, which has no data
+    files, the same text from the generated _schemas module (constants kept in flash)."""
     try:
         f = open(_DIR + action + ".json")
     except OSError:
-        raise CallError(NOT_IMPLEMENTED, "no schema for " + action)
+        from ._schemas import S
+        text = S.get(action)
+        if text is None:
+            raise CallError(NOT_IMPLEMENTED, "no schema for " + action)
+        return json.loads(text)
     with f:
         return json.loads(f.read())  # json.load reads a file byte by byte
 

@@ -45,25 +45,33 @@ def data_transfer(app, p):
 def get_configuration(app, p):
     cfg = app.config
     keys = p.get("key")
-    listed = bool(keys)  # an empty list asks for every key, as an omitted one does
-    if not keys:
-        keys = cfgmod.names()
-    elif len(keys) > cfg["GetConfigurationMaxKeys"]:
+    if not keys:  # an empty list asks for every key, as an omitted one does: streamed, one
+        return {"configurationKey": _every_key(cfg)}  # entry at a time (rpc._parts)
+    if len(keys) > cfg["GetConfigurationMaxKeys"]:
         raise CallError(PROPERTY, "more than GetConfigurationMaxKeys keys")
     known, unknown = [], []
     for k in keys:
         k = cfgmod.canonical(k) or k  # keys are CiStrings: heartbeatinterval is HeartbeatInterval
         s = cfgmod.spec(k)
         if s is None or s[1] & cfgmod.SECRET:
-            if listed:
-                unknown.append(k)
+            unknown.append(k)
         else:
-            known.append({"key": k, "readonly": bool(s[1] & cfgmod.RO or k in cfg.fixed),
-                          "value": cfgmod.text(cfg[k])})
+            known.append(_entry(cfg, k, s))
     out = {"configurationKey": known}
     if unknown:
         out["unknownKey"] = unknown
     return out
+
+
+def _entry(cfg, k, s):
+    return {"key": k, "readonly": bool(s[1] & cfgmod.RO or k in cfg.fixed), "value": cfgmod.text(cfg[k])}
+
+
+def _every_key(cfg):
+    for k in cfgmod.names():
+        s = cfgmod.spec(k)
+        if not s[1] & cfgmod.SECRET:
+            yield _entry(cfg, k, s)
 
 
 def remote_start(app, p):

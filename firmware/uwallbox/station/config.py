@@ -22,7 +22,7 @@ MEASURANDS = (
 # ("-" = empty), low, high (bounds of an integer, of a string's length, of a list's items).
 # Core keys first, then Local Auth List, Reservation, Smart Charging, Security, Plug & Charge,
 # vendor keys.
-# SendLocalListMaxLength 50: <= 7 KB of JSON a message; applying one costs ~6 KB of heap.
+# SendLocalListMaxLength 30: <= 4 KB of JSON a message (ocpp.rpc._RX); applying one costs ~4 KB of heap.
 _KEYS = """
 AllowOfflineTxForUnknownId              b 0 0 0 0
 AuthorizationCacheEnabled               b 0 1 0 0
@@ -60,7 +60,7 @@ UnlockConnectorOnEVSideDisconnect       b 0 1 0 0
 WebSocketPingInterval                   i 0 60 0 86400
 LocalAuthListEnabled                    b 0 1 0 0
 LocalAuthListMaxLength                  i 1 10000 0 0
-SendLocalListMaxLength                  i 1 50 0 0
+SendLocalListMaxLength                  i 1 30 0 0
 ReserveConnectorZeroSupported           b 1 1 0 0
 ChargeProfileMaxStackLevel              i 1 10 0 0
 ChargingScheduleAllowedChargingRateUnit c 1 Current,Power 0 0
@@ -157,6 +157,7 @@ class Config:
 
     def __init__(self, overrides=None):
         self.values = store.load(files.CONFIG, {})
+        self._defaults = {}  # default values read so far
         self.fixed = overrides or {}  # read-only values set by the board
         self.checks = {"ConnectorPhaseRotation": _rotations}  # key -> fn(value) -> bool
         for k in ("MeterValuesAlignedData", "MeterValuesSampledData", "StopTxnAlignedData",
@@ -165,14 +166,18 @@ class Config:
         self.listener = None
 
     def __getitem__(self, key):
-        if key in self.fixed:
-            return self.fixed[key]
-        v = self.values.get(key)
+        """The value of KEY. Allocates nothing once KEY has been read: a default is parsed from
+        the table once and kept (the tasks read some keys every second)."""
+        v = self.fixed.get(key)
+        if v is None:
+            v = self.values.get(key)
+        if v is None:
+            v = self._defaults.get(key)
         if v is None:
             s = spec(key)
             if s is None:
                 raise KeyError(key)
-            return s[2]
+            v = self._defaults[key] = s[2]
         return v
 
     def change(self, key, value):

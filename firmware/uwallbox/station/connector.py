@@ -295,10 +295,10 @@ class Connector:
         return "Available"
 
     def update(self):
+        # (meter_wh and power_w are kept current by the metering task's tick, every second)
         e = self.evse
         cfg = self.app.config
-        self.read_meter()
-        n = self.phases_in_use
+        n = self.phases_in_use  # (of the tick's last read_meter())
         if n != self.phases:
             self.phases = n
             if self.app.smart:  # a limit in W follows the phases the EV draws on
