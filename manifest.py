@@ -10,7 +10,7 @@ if options.unix:
     include("$(PORT_DIR)/variants/standard/manifest.py")
 
 package("uwallbox", base_path="firmware")
-for name in ("csr.py", "ec.py", "ftp.py", "http.py", "modbus.py", "pem.py",
+for name in ("chain.py", "csr.py", "ec.py", "ftp.py", "http.py", "httpd.py", "modbus.py", "pem.py",
              "rsa.py", "sha2.py", "sha512.py", "sig.py", "tcp.py", "ws.py",
              "x509.py"):
     module(name, base_path="lib")

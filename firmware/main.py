@@ -12,11 +12,21 @@ import asyncio  # noqa: E402
 import board  # noqa: E402
 from uwallbox.system import crashguard  # noqa: E402
 
+
+def _setup_held(board):
+    if getattr(board, "SETUP_PIN", None) is None:
+        return False
+    from uwallbox.web.setup import held
+    return held(board)
+
+
 if crashguard.may_start(board):
     try:
         if getattr(board, "WIFI", False):
             from uwallbox.system import netup
-            netup.up()
+            if _setup_held(board) or not netup.up():  # no working Wi-Fi: the setup access point
+                from uwallbox.web import setup
+                setup.run(board, netup.credentials() is not None)  # restarts after a save
         from uwallbox.app import App
         app = App(board)
         try:

@@ -2,8 +2,9 @@
 """uwallbox simulator: the firmware on the MicroPython unix port, talking OCPP to a CSMS.
 
     sim/launch.py [--demo] [--csms URL] [--id CP001] [--state DIR] [--connectors N]
-              [--heapsize 112K] [--control PORT] [--blocked TAG] [--build DIR] [--micropython PATH]
-              [--meter plant|sdm630|sdm120|b23|ct|estimated] [--meter-start WH]
+              [--heapsize 112K] [--control PORT] [--web PORT] [--admin-password PW] [--blocked TAG]
+              [--build DIR] [--micropython PATH] [--meter plant|sdm630|sdm120|b23|ct|estimated]
+              [--meter-start WH]
 
 Without --csms the bundled demo CSMS (tools/csms.py) runs in this process on a free port.
 Output lines are prefixed: `fw |` firmware, `csms|` CSMS, `sim |` this launcher.
@@ -36,6 +37,7 @@ SIM = Path(__file__).resolve().parent
 ROOT = SIM.parent
 sys.path[:0] = [str(SIM), str(ROOT / "tools")]  # simapi.py here, csms.py in tools/
 import mpbin  # noqa: E402  (tools/mpbin.py: which micropython binary)
+import webpage  # noqa: E402  (tools/webpage.py: the web page, gzip-compressed)
 from simapi import SimApi, connector  # noqa: E402
 
 RESET_EXIT = 75
@@ -68,11 +70,13 @@ def micropython(path):
 class Firmware:
     """The firmware process, restarted on the same state folder when it exits with 75."""
 
-    def __init__(self, args, url, control, state, id=None, log=True):
+    def __init__(self, args, url, control, state, id=None, log=True, web=None):
         id = id or args.id
         self.settings = {"url": url, "id": id}
         self.prefix = "fw |" if id == args.id else f"fw {id}|"
         self.log = log
+        if web and not (state / "webadmin.json").exists():  # the web page's admin, once
+            self.settings["admin_password"] = args.admin_password
         if args.settings:
             self.settings.update(json.loads(Path(args.settings).read_text()))
         self.state = state
@@ -88,6 +92,7 @@ class Firmware:
         self.env = dict(os.environ,
                         MICROPYPATH=":".join(str(p) for p in path) + ":.frozen",
                         UWB_SIM_CONNECTORS=str(args.connectors), UWB_SIM_CONTROL=str(control),
+                        UWB_SIM_WEB=str(web or 0),
                         UWB_SIM_METER=args.meter, UWB_SIM_METER_START=str(args.meter_start))
         self.proc = None
         self.code = None
@@ -100,6 +105,7 @@ class Firmware:
     def run(self):
         """Run (and restart) the firmware until it exits for good or stop(); return its exit code."""
         (self.state / "settings.json").write_text(json.dumps(self.settings))  # merged at boot
+        webpage.write(self.state / webpage.DEVICE_NAME)  # the page, as `make deploy` puts it in flash
         try:
             while True:
                 with self.lock:
@@ -252,10 +258,19 @@ def start_chargers(args, url, ids, state, link=True, log=True):
             u = urlsplit(url)
             relay = classroom.Link(u.hostname, u.port or (443 if u.scheme == "wss" else 80))
             fw_url = f"{u.scheme}://127.0.0.1:{relay.port}{u.path}"
-        fw = Firmware(args, fw_url, control, folder, id=cp_id, log=log)
+        fw = Firmware(args, fw_url, control, folder, id=cp_id, log=log, web=web_port(args, cp_id))
         threading.Thread(target=fw.run, name=f"firmware {cp_id}", daemon=True).start()
         chargers.append(classroom.Charger(cp_id, fw, SimApi(control), relay))
     return chargers
+
+
+def web_port(args, cp_id=None):
+    """The port of the firmware's own web page (printed), or 0 for none: --web, else a free one."""
+    web = free_port() if args.web is None else args.web
+    if web:
+        say(f"web page{' of ' + cp_id if cp_id else ''}: http://127.0.0.1:{web}/ (admin password "
+            f"{args.admin_password!r} on a fresh state folder)")
+    return web
 
 
 def open_panels(urls):
@@ -281,6 +296,9 @@ def main():
     p.add_argument("--micropython", metavar="PATH",
                    help="the micropython binary (default: $UWB_MICROPYTHON, else the 32-bit build of make mp32)")
     p.add_argument("--control", type=int, metavar="PORT", help="control API port (default: a free one)")
+    p.add_argument("--web", type=int, metavar="PORT", help="the firmware's web page port (default: a free one; 0: no web page)")
+    p.add_argument("--admin-password", default="uwallbox-sim", metavar="PW",
+                   help="the web page's admin password, set on a fresh state folder (default uwallbox-sim)")
     p.add_argument("--settings", metavar="FILE",
                    help="extra provisioning settings (JSON: security_profile, authorization_key, ca)")
     p.add_argument("--demo", action="store_true",
@@ -334,7 +352,8 @@ def main():
             control = args.control or free_port()
             say(f"charge point {args.id}, CSMS {url}, state folder {state}")
             say(f"control API: http://127.0.0.1:{control}/state")
-            fw = Firmware(args, url, control, state)
+            web = web_port(args)
+            fw = Firmware(args, url, control, state, web=web)
             if args.build:
                 say(f"running the build in {args.build}")
             if not args.demo:

@@ -100,9 +100,9 @@ def charge_point(csms, tmp_path, request):
     launched = request.node.uwb_charge_points = []
 
     def launch(id="CP001", connectors=1, heapsize=None, state_dir=None, url=None, settings=None,
-               **meter):  # meter="sdm630", meter_start=WH: sim/launch.py --meter, --meter-start
+               **kw):  # more SimChargePoint options, e.g. meter="sdm630", meter_start=WH, web=PORT
         cp = SimChargePoint(url or csms.url, tmp_path, id=id, connectors=connectors,
-                            heapsize=heapsize, state_dir=state_dir, settings=settings, **meter)
+                            heapsize=heapsize, state_dir=state_dir, settings=settings, **kw)
         launched.append(cp)
         return cp.start()
 
@@ -134,6 +134,13 @@ def crypto_vectors(tmp_path_factory):
     (test_crypto.make_vectors; skipped without the package)."""
     from test_crypto import make_vectors
     return make_vectors(tmp_path_factory.mktemp("crypto"))
+
+
+@pytest.fixture(scope="session")
+def chain_certs(tmp_path_factory):
+    """The folder of chains.json: certificate chains good and bad for lib/chain.py (chains.make_chains)."""
+    from chains import make_chains
+    return make_chains(tmp_path_factory.mktemp("chains"))
 
 
 @pytest.fixture(scope="session")

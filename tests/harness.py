@@ -35,7 +35,8 @@ class SimChargePoint:
     (launcher + firmware) goes to `log_path`, appended across restarts."""
 
     def __init__(self, csms_url, workdir, id="CP001", connectors=1, heapsize=None, state_dir=None,
-                 settings=None, meter=None, meter_start=None):
+                 settings=None, web=None, meter=None, meter_start=None):
+        self.web = web  # the web page's port (docs/WEB.md); None: no web page
         self.id, self.url, self.connectors, self.heapsize = id, csms_url, connectors, heapsize
         self.meter, self.meter_start = meter, meter_start
         self.settings = None
@@ -69,6 +70,7 @@ class SimChargePoint:
             cmd += ["--meter", self.meter]
         if self.meter_start is not None:
             cmd += ["--meter-start", str(self.meter_start)]
+        cmd += ["--web", str(self.web or 0)]
         with open(self.log_path, "a") as log:
             log.write(f"=== {time.strftime('%H:%M:%S')} {' '.join(cmd[1:])}\n")
             log.flush()

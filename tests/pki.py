@@ -29,10 +29,11 @@ def make_pki(d):
         sh("req", *ec, "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
         sh("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
            "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext")
+    (d / "subca.ext").write_text("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
     for name, ca, cn in (("cp", "ca", "CP001"), ("fw_signer", "mfr_ca", "fw_signer"),
                          ("v2g_sub", "v2g_root", "v2g_sub")):
         sh("req", *ec, "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn)
-        sign(d, name + ".csr", ca, name + ".pem")
+        sign(d, name + ".csr", ca, name + ".pem", "subca.ext" if name == "v2g_sub" else None)
     sh("pkey", "-in", "cp.key", "-outform", "DER", "-out", "cp.key.der")
     sh("req", "-in", "cp.csr", "-outform", "DER", "-out", "cp.csr.der")
     sh("req", *ec, "-keyout", "v2g.key", "-out", "v2g.csr", "-subj", "/CN=CP001")
@@ -41,10 +42,12 @@ def make_pki(d):
     return d
 
 
-def sign(pki, csr, ca, out):
-    """Certificate OUT (PEM, 2 days) for certificate request CSR (PEM) signed by CA, in folder PKI."""
+def sign(pki, csr, ca, out, extfile=None):
+    """Certificate OUT (PEM, 2 days) for certificate request CSR (PEM) signed by CA, in folder PKI
+    (with the extensions of EXTFILE)."""
     subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca + ".pem", "-CAkey", ca + ".key",
-                    "-CAcreateserial", "-out", out, "-days", "2"], cwd=pki, check=True, capture_output=True)
+                    "-CAcreateserial", "-out", out, "-days", "2"] + (["-extfile", extfile] if extfile else []),
+                   cwd=pki, check=True, capture_output=True)
 
 
 def cert_id(pki, name, issuer):

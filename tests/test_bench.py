@@ -14,6 +14,8 @@ ROWS = {  # row -> a figure it must hold (a path in its JSON)
     "heap": ("mpy", "heap_k"), "rpc": ("cpu_ratio",), "safety": ("busy_ms", "p99"),
     "localauth": ("lookup_p50_us",), "smart": ("composite_ms", "median"), "startup": ("boot_mpy_s", "median"),
     "fleet": ("fit",),
+    "web": ("mpy", "status"),
+    "crypto": ("csr_sign_heap_b",),
 }
 
 

@@ -264,7 +264,9 @@ def test_device_key_and_csr_make_a_tls_client_certificate(tmp_path):
 
 
 def test_bench_runs_in_an_esp32_heap():
-    """tools/bench_crypto.py (--quick) gives every figure, each operation within -X heapsize=112wK."""
+    """tools/bench_crypto.py (--quick) gives every figure (on the 32-bit build by default); each
+    verification, key and CSR needs under 16 KB, the headroom the firmware's end-to-end test
+    (test_firmware_management.test_keys_and_signatures_while_a_transaction_runs) has."""
     import subprocess
     import sys
     from pathlib import Path
@@ -273,10 +275,10 @@ def test_bench_runs_in_an_esp32_heap():
     assert r.returncode == 0, r.stdout + r.stderr
     f = json.loads(r.stdout)
     ops = ("rsa2048_verify", "rsa2048_pss_verify", "rsa4096_verify", "p256_verify", "p384_verify",
-           "p256_keygen", "csr_sign", "sha256_1mb", "sha384_64kb")
+           "p256_keygen", "csr_sign", "sha256_1mb", "sha384_64kb", "chain_verify")
     for op in ops:
         assert 0 < f[op + "_min_ms"] <= f[op + "_ms"] <= f[op + "_max_ms"], (op, f)
         assert f[op + "_heap_b"] > 0, (op, f)
         if "verify" in op or op in ("p256_keygen", "csr_sign"):  # a small part of the heap
-            assert f[op + "_heap_b"] < 32 * 1024, (op, f)
-    assert f["heapsize"] == "112wK" and f["import_verify_b"] < f["import_all_b"]
+            assert f[op + "_heap_b"] < 16 * 1024, (op, f)
+    assert f["heapsize"].startswith("256wK") and f["import_verify_b"] < f["import_all_b"] < f["import_chain_b"]

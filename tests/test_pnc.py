@@ -115,8 +115,11 @@ def test_root_certificates(csms, pnc_cp, pki):
     assert transfer(csms, cp, "Coffee", {}) == {"status": "UnknownMessageId"}
 
 
-def test_v2g_certificate_signing(csms, pnc_cp, pki, tmp_path):
+@pytest.mark.parametrize("keys", ["host", "device"])
+def test_v2g_certificate_signing(keys, csms, pnc_cp, pki, tmp_path):
     cp = pnc_cp
+    if keys == "device":  # no provisioned CSR: the V2G key is made on the device
+        (cp.state_dir / "v2g.csr").unlink()
     csms_pnc = PncCsms(csms, SignCertificate={"status": "Accepted"})
     configure(csms, cp, "CertSigningWaitMinimum", "1")
     configure(csms, cp, "CertSigningRepeatTimes", "1")
@@ -127,16 +130,26 @@ def test_v2g_certificate_signing(csms, pnc_cp, pki, tmp_path):
                   since=csms.mark(), timeout=5)  # no certificate within 1 s: asked again
     requests = [r for m, r in csms_pnc.requests if m == "SignCertificate"]
     assert len(requests) == 2 and requests[0]["certificateType"] == "V2GCertificate"
-    assert requests[0]["csr"].strip() == (pki / "v2g.csr").read_text().strip()  # the provisioned one
+    if keys == "host":
+        assert requests[0]["csr"].strip() == (pki / "v2g.csr").read_text().strip()  # the provisioned one
+    else:
+        from cryptography import x509
+        assert x509.load_pem_x509_csr(requests[0]["csr"].encode()).is_signature_valid
+        assert requests[1]["csr"] == requests[0]["csr"]  # repeated: the same key
+        assert (cp.state_dir / "v2g.key.new").exists() and not (cp.state_dir / "v2g.key").exists()
     (tmp_path / "v2g.csr").write_text(requests[0]["csr"])
     sign(pki, tmp_path / "v2g.csr", "v2g_sub", tmp_path / "leaf.pem")
     chain = (tmp_path / "leaf.pem").read_text() + (pki / "v2g_sub.pem").read_text()
     assert pnc(csms, cp, "CertificateSigned", certificateChain=(pki / "cp.pem").read_text(),
                certificateType="V2GCertificate") == {"status": "Rejected"}  # another key's
     assert pnc(csms, cp, "CertificateSigned", certificateChain=chain, certificateType="V2GCertificate") == {
-        "status": "Accepted"}
+        "status": "Rejected"}  # no V2GRootCertificate to verify it with
     assert pnc(csms, cp, "InstallCertificate", certificateType="V2GRootCertificate",
                certificate=(pki / "v2g_root.pem").read_text()) == {"status": "Accepted"}
+    assert pnc(csms, cp, "CertificateSigned", certificateChain=chain, certificateType="V2GCertificate") == {
+        "status": "Accepted"}
+    if keys == "device":
+        assert (cp.state_dir / "v2g.key").exists() and not (cp.state_dir / "v2g.key.new").exists()
     assert pnc(csms, cp, "GetInstalledCertificateIds", certificateType=["V2GCertificateChain"]) == {
         "status": "Accepted", "certificateHashDataChain": [{
             "certificateType": "V2GCertificateChain",

@@ -160,9 +160,8 @@ def test_extended_trigger_message(csms, charge_point):
     triggered("StatusNotification", "StatusNotification", 1, lambda p: p["connectorId"] == 1)
     mv = triggered("MeterValues", "MeterValues", 1)
     assert mv["connectorId"] == 1 and mv["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
-    for message, cid in (("SignChargePointCertificate", None), ("MeterValues", 5)):  # no CSR; no connector 5
-        p = {"requestedMessage": message} if cid is None else {"requestedMessage": message, "connectorId": cid}
-        assert csms.call(cp.id, ("ExtendedTriggerMessage", p)) == {"status": "Rejected"}
+    p = {"requestedMessage": "MeterValues", "connectorId": 5}  # no connector 5
+    assert csms.call(cp.id, ("ExtendedTriggerMessage", p)) == {"status": "Rejected"}
     later = datetime.now(timezone.utc) + timedelta(hours=2)
     csms.handlers["Heartbeat"] = lambda cp_id, p: {"currentTime": later.isoformat().replace("+00:00", "Z")}
     mark = csms.mark()
@@ -198,28 +197,66 @@ def test_get_log_uploads_the_security_log(csms, charge_point, uploads):
     assert len(uploads.posts) == 3
 
 
-def test_profile3_with_the_signed_client_certificate(charge_point, tls_csms, pki, tmp_path):
+@pytest.mark.parametrize("keys", ["device", "host"])
+def test_profile3_with_the_signed_client_certificate(keys, charge_point, tls_csms, pki, tmp_path):
+    """The key made on the device (or provisioned by the host with its CSR): its CSR signed by the
+    test CA into the ChargePointCertificate the device then presents in a profile-3 TLS session."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
     state = tmp_path / "cp-state"
-    settings = dict(profile2(pki), client_key=(pki / "cp.key").read_text(),  # as make deploy provisions them
-                    client_csr=(pki / "cp.csr").read_text())
+    settings = profile2(pki)
+    if keys == "host":  # as make deploy provisions them
+        settings.update(client_key=(pki / "cp.key").read_text(), client_csr=(pki / "cp.csr").read_text())
     cp = charge_point(url=tls_csms.url, state_dir=state, settings=settings)
-    pem_body = "".join(line for line in (pki / "cp.key").read_text().splitlines() if "-----" not in line)
-    assert (state / "cp.key").read_bytes() == base64.b64decode(pem_body)  # stored as DER
+    if keys == "host":
+        pem_body = "".join(line for line in (pki / "cp.key").read_text().splitlines() if "-----" not in line)
+        assert (state / "cp.key").read_bytes() == base64.b64decode(pem_body)  # stored as DER
+    else:
+        assert not (state / "cp.key").exists()
     registered(cp, tls_csms)
 
     def call(action, **payload):
         return tls_csms.call(cp.id, (action, payload))["status"]
     assert call("ChangeConfiguration", key="SecurityProfile", value="3") == "Rejected"  # no certificate yet
-    mark = tls_csms.mark()
-    assert call("ExtendedTriggerMessage", requestedMessage="SignChargePointCertificate") == "Accepted"
-    csr = tls_csms.wait_for("SignCertificate", cp_id=cp.id, since=mark)["csr"]
+    assert call("ChangeConfiguration", key="CpoName", value="Example CPO") == "Accepted"
+
+    def request():
+        mark = tls_csms.mark()
+        assert call("ExtendedTriggerMessage", requestedMessage="SignChargePointCertificate") == "Accepted"
+        return tls_csms.wait_for("SignCertificate", cp_id=cp.id, since=mark)["csr"]
+    csr = request()
+    req = x509.load_pem_x509_csr(csr.encode())
+    assert req.is_signature_valid
+    if keys == "device":
+        serial = tls_csms.messages(cp.id, "BootNotification", kind="call")[0].payload["chargePointSerialNumber"]
+        assert req.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Example CPO"
+        assert req.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == serial
+        assert (state / "cp.key.new").exists() and not (state / "cp.key").exists()
+        first = req
+        req = x509.load_pem_x509_csr(request().encode())  # each trigger: a new key
+        assert req.public_key() != first.public_key()
+        (tmp_path / "old.pem").write_bytes(first.public_bytes(Encoding.PEM))
+        sign(pki, tmp_path / "old.pem", "ca", tmp_path / "old_signed.pem")
+        chain = (tmp_path / "old_signed.pem").read_text() + (pki / "ca.pem").read_text()
+        assert call("CertificateSigned", certificateChain=chain) == "Rejected"  # the replaced key's
+        assert call("ChangeConfiguration", key="CertificateCommonName", value="CP001") == "Accepted"
+        csr = request()
+        req = x509.load_pem_x509_csr(csr.encode())
+        assert req.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "CP001"
+        key_text = (state / "cp.key.new").read_bytes()
+        assert key_text not in cp.log().encode()
     (tmp_path / "csr.pem").write_text(csr)
     sign(pki, tmp_path / "csr.pem", "ca", tmp_path / "signed.pem")
     mark = tls_csms.mark()
     assert call("CertificateSigned", certificateChain=(pki / "server.pem").read_text()) == "Rejected"
     event(tls_csms, cp, "InvalidChargePointCertificate", mark)  # another key's certificate
+    forged = (tmp_path / "signed.pem").read_text() + (pki / "other_ca.pem").read_text()
+    assert call("CertificateSigned", certificateChain=forged) == "Rejected"  # other_ca did not sign it
     chain = (tmp_path / "signed.pem").read_text() + (pki / "ca.pem").read_text()
     assert call("CertificateSigned", certificateChain=chain) == "Accepted"
+    if keys == "device":
+        assert (state / "cp.key").read_bytes() == key_text and not (state / "cp.key.new").exists()
     assert call("ChangeConfiguration", key="SecurityProfile", value="3") == "RebootRequired"
     cp.stop()
     mutual = Csms(ssl_context=server_context(pki, client_ca="ca")).start()  # no certificate, no entry
@@ -246,4 +283,5 @@ def test_signed_update_firmware_checks_the_signing_certificate(csms, charge_poin
         pki / "mfr_ca.pem").read_text()})) == {"status": "Accepted"}
     assert csms.call(cp.id, ("SignedUpdateFirmware", update)) == {"status": "Accepted"}
     # firmware.py carries it out: nothing listens on port 9
-    csms.wait_for("FirmwareStatusNotification", lambda p: p["status"] == "DownloadFailed", cp_id=cp.id, since=mark)
+    assert csms.wait_for("SignedFirmwareStatusNotification", lambda p: p["status"] == "DownloadFailed", cp_id=cp.id,
+                         since=mark) == {"status": "DownloadFailed", "requestId": 9}

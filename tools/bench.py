@@ -18,8 +18,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+import bench_crypto
 import bench_localauth
-from bench import footprint, safety, scenario, smart, throughput
+from bench import footprint, safety, scenario, smart, throughput, web
 from bench.launch import LaunchFailed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,6 +162,44 @@ def _fleet_text(r):
             f"({r['fit_by_cpu']} by CPU, {r['fit_by_memory']} by memory)")
 
 
+def _web(size):
+    return web.measure()
+
+
+def _web_text(r):
+    def one(m):
+        return (f"server {m['resident']:,} B, after requests {m['resident_after']:,} B; a request: status "
+                f"{m['status']:,} B, page {m['page']:,} B, a POST {m['limit']:,} B, settings {m['settings']:,} B, "
+                f"logs {m['logs']:,} B")
+    frozen = r.get("frozen")
+    return ((f"frozen build: **{one(frozen)}**; " if frozen else "") + f".mpy image: {one(r['mpy'])}; "
+            f"login {r['mpy']['login']:,} B of short-lived garbage (1,000 SHA-256 rounds); page "
+            f"{r['page_bytes']:,} B, {r['page_gz_bytes']:,} B gzip in flash",
+            "tools/bench/web_mpy.py under the 32-bit micropython, sim board, a transaction running: "
+            "`gc.mem_alloc()` after `gc.collect()` around building the server (imports included) and after "
+            "the requests; each request read, handled and answered with the collector off (every byte "
+            "allocated, garbage included: an upper bound of the free heap it needs)")
+
+
+def _crypto(size):
+    return bench_crypto.run(quick=size["boots"] == 1)
+
+
+def _crypto_text(r):
+    def op(name, title):
+        return f"{title} {r[name + '_ms']:.1f} ms, {r[name + '_heap_b'] / 1024:.1f} KB"
+    return ("; ".join((op("rsa2048_verify", "RSA-2048 verify"), op("p256_verify", "ECDSA P-256 verify"),
+                       op("chain_verify", "P-256 chain of 2 verified"), op("p256_keygen", "P-256 key generation"),
+                       op("csr_sign", "CSR made and signed"), op("sha256_1mb", "SHA-256 of 1 MB"))) +
+            f"; modules held from sources {r['import_verify_b'] / 1024:.1f} KB (sig, sha2, ec, rsa, x509), "
+            f"{r['import_all_b'] / 1024:.1f} KB with csr, {r['import_chain_b'] / 1024:.1f} KB with chain too",
+            f"tools/bench_crypto.py under this micropython (-X heapsize={r['heapsize']}): median time of 3-11 runs "
+            f"on the unix port; heap: the smallest free region each operation completes in, by bisection; "
+            f"modules: `gc.mem_alloc()` after importing them (dropped again after each use in the firmware). "
+            f"Keys and CSRs are made only at SignChargePointCertificate / SignV2GCertificate, verification at "
+            f"CertificateSigned, InstallCertificate and SignedUpdateFirmware: nothing is imported at boot")
+
+
 def _t(s, unit="ms", scale=1, fmt=".1f"):
     """'median unit (min-max)' of a spread."""
     return f"{s['median'] * scale:{fmt}} {unit} ({s['min'] * scale:{fmt}}-{s['max'] * scale:{fmt}})"
@@ -182,6 +221,8 @@ ROWS = (
     ("smart", "Smart charging", _smart, _smart_text),
     ("startup", "Start-up and size", _startup, _startup_text),
     ("fleet", "Classroom fleet", _fleet, _fleet_text),
+    ("web", "Web page", _web, _web_text),
+    ("crypto", "Signatures and keys", _crypto, _crypto_text),
 )
 
 
@@ -192,10 +233,15 @@ def machine():
     return {"arch": platform.machine(), "cpu": cpu, "cores": os.cpu_count()}
 
 
-def run(quick):
+def run(quick, only=None, previous=None):
+    """Measure every row (ONLY: just these keys, the others kept from PREVIOUS results)."""
     size = {k: v[quick] for k, v in SIZES.items()}
     results = {"date": date.today().isoformat(), "machine": machine(), "quick": quick, "rows": {}}
+    if only:
+        results["rows"].update((previous or {}).get("rows", {}))
     for key, title, measure, _ in ROWS:
+        if only and key not in only:
+            continue
         say(f"{title} ...")
         t = time.monotonic()
         try:
@@ -211,7 +257,7 @@ def run(quick):
 def table(results):
     lines = ["| measure | result | how |", "|---|---|---|"]
     for key, title, _, text in ROWS:
-        r = results["rows"][key]
+        r = results["rows"].get(key, {"error": "not measured yet"})
         result, how = ("failed: " + r["error"], "") if "error" in r else text(r)
         lines.append(f"| {title} | {result} | {how} |")
     return "\n".join(lines) + "\n"
@@ -234,9 +280,13 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="every row on a tiny size (a smoke test)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results.json"), help="the JSON file written")
     p.add_argument("--update-readme", action="store_true", help="put the table in README.md")
+    p.add_argument("--rows", help="comma-separated row keys to measure again (" + ", ".join(
+        k for k, *_ in ROWS) + "); the others are taken from --out")
     args = p.parse_args(argv)
-    results = run(args.quick)
     out = Path(args.out)
+    only = args.rows.split(",") if args.rows else None
+    previous = json.loads(out.read_text()) if only and out.exists() else None
+    results = run(args.quick, only, previous)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     text = table(results)

@@ -4,17 +4,18 @@
     python tools/bench_crypto.py [--quick]     prints the figures as JSON
     from bench_crypto import run; run()        the same figures as a dict
 
-The host part (CPython) makes an RSA-2048, an RSA-4096, a P-256 and a P-384 signature with the
-`cryptography` package and runs this same file under `micropython -X heapsize=112wK` (the
-ESP32's ~112 KiB of heap, scaled to the 64-bit unix port). That part times each operation (the
-median of several runs, with min and max, in ms of the unix port on this machine, not of an
-ESP32) and measures the heap it needs: the smallest free region in which it completes, found by
-bisection with the rest of the heap filled (128-byte resolution, bytes of this 64-bit port; a
-32-bit ESP32 needs less: pointers and object headers are half the size).
+The host part (CPython) makes an RSA-2048, an RSA-4096, a P-256 and a P-384 signature and a
+P-256 certificate chain (root, intermediate, leaf) with the `cryptography` package and runs this
+same file under `micropython -X heapsize=256wK` (more than an ESP32's ~112 KiB, so that the
+bisection below finds free regions in one piece), by default the 32-bit build of `make mp32` (tools/mpbin.py: $UWB_MICROPYTHON names another). That part times
+each operation (the median of several runs, with min and max, in ms of the unix port on this
+machine, not of an ESP32) and measures the heap it needs: the smallest free region in which it
+completes, found by bisection with the rest of the heap filled (128-byte resolution, bytes of the
+port run: on the 32-bit build, what an ESP32 needs).
 """
 import sys
 
-HEAP = "112wK"
+HEAP = "256wK"  # room for the bisection of _need in one piece; the figures do not depend on it
 MSG = b"uwallbox benchmark message"
 
 
@@ -95,6 +96,10 @@ def _device(path, quick):
     import csr
     gc.collect()
     out["import_all_b"] = gc.mem_alloc() - before
+    import chain
+    import x509
+    gc.collect()
+    out["import_chain_b"] = gc.mem_alloc() - before
     runs = 3 if quick else 11
 
     def put(name, op, n=runs, cold=None):
@@ -121,8 +126,11 @@ def _device(path, quick):
     p384 = verifier("p384", "ecdsa-sha384")
     put("p384_verify", p384, max(3, runs // 2), cold=cold(p384))
 
-    keys = []
-    put("p256_keygen", lambda: keys.append(csr.private_key(csr.new_key())) or len(keys))
+    path = [x509.Certificate(v["leaf"]), x509.Certificate(v["sub"])]
+    roots = [x509.Certificate(v["root"])]
+    put("chain_verify", lambda: chain.verify(path, roots), max(3, runs // 2))
+
+    put("p256_keygen", lambda: len(csr.private_key(csr.new_key())))
     d = csr.new_key()
     put("csr_sign", lambda: csr.request(d, "CP001", "Example CPO"))
 
@@ -168,6 +176,29 @@ def _vectors():
                            ("p256", p256, p256.sign(MSG, ec.ECDSA(hashes.SHA256()))),
                            ("p384", p384, p384.sign(MSG, ec.ECDSA(hashes.SHA384())))):
         out[name + "_spki"], out[name + "_sig"] = spki(key), sig.hex()
+    out.update(_chain())
+    return out
+
+
+def _chain():
+    """A P-256 root, an intermediate CA and a leaf (DER hex), ECDSA with SHA-256."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    now = datetime.datetime.now(datetime.timezone.utc)
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(3)]
+    out = {}
+    for i, (name, issuer) in enumerate((("root", 0), ("sub", 0), ("leaf", 1))):
+        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ("root", "sub")[issuer])]))
+             .public_key(keys[i].public_key()).serial_number(i + 1)
+             .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1)))
+        if name != "leaf":
+            b = b.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        out[name] = b.sign(keys[issuer], hashes.SHA256()).public_bytes(serialization.Encoding.DER).hex()
     return out
 
 
@@ -180,7 +211,9 @@ def run(quick=False):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    micropython = Path(sys.executable).parent / "micropython"
+    sys.path.insert(0, str(root / "tools"))
+    from mpbin import micropython as binary
+    micropython = binary()
     env = dict(os.environ, MICROPYPATH=str(root / "lib") + ":.frozen")
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "vectors.json"

@@ -73,7 +73,8 @@ def cpu_window(pids, window):
 
 def run(n, window, micropython, timeout):
     args = launch.argparse.Namespace(id="CP001", settings=None, build=None, micropython=micropython,
-                                     heapsize=None, connectors=1, control=None)
+                                     heapsize=None, connectors=1, control=None, frozen=False, web=0,
+                                     admin_password=None)
     state = Path(tempfile.mkdtemp(prefix="uwallbox-fleet-"))
     csms = Csms(log=None).start()
     chargers = []

@@ -4,7 +4,8 @@
     tools/build.py [--out build] [--dev]
 
 `boot.py` and `main.py` stay source (the ESP32 runs them by name); every other module becomes
-`.mpy` bytecode (no native code: portable across ports); data files (schemas/*.json) are copied.
+`.mpy` bytecode (no native code: portable across ports); data files (schemas/*.json) are copied;
+the web page (uwallbox/web/page.html) becomes `OUT/web.html.gz` (tools/webpage.py).
 `lib/` goes to `OUT/lib/`. A production build (the default) also gets `uwallbox/_build.mpy` with
 `PRODUCTION = True`, which arms the hardware watchdog on the device; `--dev` leaves it out.
 The result is reproducible: the same sources give the same bytes (sorted, no timestamps).
@@ -24,6 +25,8 @@ KEEP_SOURCE = {"boot.py", "main.py"}
 # .mpy image reads schemas/*.json one at a time instead)
 FROZEN_ONLY = {"uwallbox/ocpp/_schemas.py"}
 BUILD_FLAG = "uwallbox/_build.py"
+WEB_PAGE_SRC = "uwallbox/web/page.html"
+sys.path.insert(0, str(ROOT / "tools"))
 
 
 class BuildError(Exception):
@@ -83,7 +86,11 @@ def build(out, production=True):
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for src, name in inputs():
-        if name.endswith(".py") and name not in KEEP_SOURCE:
+        if name == WEB_PAGE_SRC:
+            import webpage
+            target = webpage.DEVICE_NAME
+            (out / target).write_bytes(webpage.compressed(src))
+        elif name.endswith(".py") and name not in KEEP_SOURCE:
             target = name[:-3] + ".mpy"
             compile_mpy(tool, src, name, out / target)
         else:

@@ -31,8 +31,9 @@ BUILD = ROOT / "build"
 BOARDS = ROOT / "boards"
 SIM_BOARD = "sim"
 KNOWN = ("wifi", "url", "id", "security_profile", "authorization_key", "ca_file", "client_key_file",
-         "client_csr_file", "v2g_csr_file")
-# files made on the host (MicroPython cannot make keys or CSRs): setting -> (device setting, PEM label)
+         "client_csr_file", "v2g_csr_file", "admin_password")
+# keys and CSRs made on the host, for those who want them (without them the device makes its
+# own P-256 keys and CSRs, profiles/keys.py): setting -> (device setting, PEM label)
 HOST_MADE = {"client_key_file": ("client_key", "PRIVATE KEY"),  # security profile 3
              "client_csr_file": ("client_csr", "CERTIFICATE REQUEST"),
              "v2g_csr_file": ("v2g_csr", "CERTIFICATE REQUEST")}  # ISO 15118 Plug & Charge
@@ -189,6 +190,9 @@ def device_settings(path):
     for setting, (device, label) in HOST_MADE.items():
         if data.get(setting):
             out[device] = _pem_file(setting, data[setting], path.parent, label, problems)
+    admin = data.get("admin_password") or None
+    if admin is not None:  # the web page's (docs/WEB.md); without one the page stays off
+        out["admin_password"] = _text(admin, "admin_password", 8, 64, "the password of the web page", problems)
     if problems:
         raise DeployError(f"settings file {path}:\n  " + "\n  ".join(problems))
     return out
@@ -197,8 +201,9 @@ def device_settings(path):
 def shown(settings):
     """SETTINGS with the secrets replaced by *** and the CA summarised, for printing."""
     s = dict(settings)
-    if "authorization_key" in s:
-        s["authorization_key"] = SECRET
+    for k in ("authorization_key", "admin_password"):
+        if k in s:
+            s[k] = SECRET
     if "wifi" in s:
         s["wifi"] = {"ssid": s["wifi"]["ssid"], "password": SECRET if s["wifi"]["password"] else ""}
     if "ca" in s:

@@ -16,6 +16,8 @@ VOLTAGE_V = 230
 SOCKET = False          # tethered cable; True for a type 2 socket (fits pp_adc and the lock)
 VENTILATION = False
 WIFI = True             # join Wi-Fi at boot (uwallbox/system/netup.py, credentials in wifi.json)
+SETUP_PIN = 0           # the BOOT button (active low): pressed just after a reset (not during it: that is
+                        # the ROM's download mode) and held ~2 s, it opens the setup access point (docs/WEB.md)
 
 # Pilot divider: -12..+12 V mapped to about 0.15..2.95 V at the ADC (11 dB attenuation,
 # read_uv is calibrated). Nominal values; measure both ends on each unit and adjust.

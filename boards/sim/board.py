@@ -6,7 +6,9 @@ The hardware is the `machine` mock (sim/mpy/machine.py) plus one EV plant per co
 callbacks run while asyncio idles) and, when UWB_SIM_CONTROL is set, the control API (simctl.py).
 
 Environment: UWB_SIM_CONNECTORS (number of connectors, default 1), UWB_SIM_CONTROL (control API
-port; no control API when unset), UWB_SIM_METER (the meter: plant, sdm630, sdm120, b23, ct,
+port; no control API when unset), UWB_SIM_WEB (the web page's port, on 127.0.0.1; unset or 0: no web page),
+UWB_SIM_WIFI (set: the board joins Wi-Fi through the mocked `network` module, so a board without a
+wifi.json opens the setup access point), UWB_SIM_METER (the meter: plant, sdm630, sdm120, b23, ct,
 estimated; see sim/mpy/simmeter.py; sdm120 makes the board single-phase), UWB_SIM_METER_START
 (the plant meter's register on a fresh state folder, Wh).
 """
@@ -30,6 +32,9 @@ PILOT_CAL = (200000, 2900000)   # ADC uV at -12 V and +12 V pilot
 PP_CAL = (1000, 3300000)        # PP pulled up to 3.3 V through 1 kOhm
 
 _N = int(os.getenv("UWB_SIM_CONNECTORS") or 1)
+WEB_PORT = int(os.getenv("UWB_SIM_WEB") or 0)  # the firmware's web page (80 on a device; 0: none)
+WEB_HOST = "127.0.0.1"
+WIFI = bool(os.getenv("UWB_SIM_WIFI"))
 
 # fake pin numbers: connector n (1-based) uses n*100 + 1..9
 CONNECTORS = tuple(

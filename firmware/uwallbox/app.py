@@ -51,8 +51,7 @@ class App:
         self.reservations = store.load(files.RESERVATIONS, {})
         self.firmware_status = self.diagnostics_status = "Idle"  # set by firmware.py
         self.evses = [Evse(board, i) for i in range(n)]
-        for e in self.evses:
-            e.max_a = min(self.config["MaxCurrent"], board.MAX_CURRENT_A)
+        self._cap()
         self.connectors = [Connector(self, i + 1, self.evses[i], board.meter(i)) for i in range(n)]
         # a transaction a power cut interrupted ends in run(), once the meters have answered
 
@@ -64,11 +63,20 @@ class App:
         if key == "MeterValueSampleInterval":
             for c in self.connectors:
                 c.next_sample = 0
-        elif key == "MaxCurrent":
-            for e in self.evses:
-                e.max_a = min(self.config[key], self.board.MAX_CURRENT_A)
+        elif key in ("MaxCurrent", "LocalCurrentLimit"):
+            self._cap()
         elif key in ("SecurityProfile", "AuthorizationKey"):
             self.session.reconfigured(key)
+
+    def _cap(self):
+        """Each Evse's max_a: the board's rating, MaxCurrent and the owner's LocalCurrentLimit (0:
+        none; set on the web page). Smart charging's limit_a comes under it (Evse._limit)."""
+        a = min(self.config["MaxCurrent"], self.board.MAX_CURRENT_A)
+        local = self.config["LocalCurrentLimit"]
+        if local:
+            a = min(a, local)
+        for e in self.evses:
+            e.max_a = a
 
     # -- availability (ChangeAvailability)
     def available(self, cid):
@@ -261,6 +269,13 @@ class App:
         attach = getattr(self.board, "attach", None)
         if attach:
             attach(self)
+        if self.config["WebServerEnabled"] and getattr(self.board, "WEB_PORT", 80) \
+                and store.exists(files.WEB_ADMIN):
+            try:
+                from .web import start  # the web page (web/), imported only when enabled
+                start(self)
+            except MemoryError:  # the page is optional: charging goes on without it
+                log("!", "web page off: not enough memory")
         if store.exists(files.FW_UPDATE):
             from .profiles.firmware import resume
             self.spawn("firmware-update", resume(self))

@@ -156,24 +156,25 @@ def test_certificate_signed_keeps_the_v2g_chain():
 
     def signed(text, **more):
         return _answer(app, "CertificateSigned", dict(certificateChain=text, **more))["status"]
-    assert signed(chain) == "Rejected"  # no v2g.csr: no certificate can be ours
+    assert signed(chain) == "Rejected"  # no v2g.csr, no key made here: no certificate can be ours
     store.write(files.V2G_CSR, _read("v2g.csr.der", "rb"))
+    assert signed(chain) == "Rejected"  # no V2GRootCertificate to verify it with
+    root = {"certificateType": "V2GRootCertificate", "certificate": _read("v2g_root.pem")}
     for bad in (_read("cp.pem") + _read("ca.pem"),  # another key's certificate
                 _read("v2g_sub.pem") + _read("v2g_root.pem"),  # not the leaf first
                 _read("v2g_sub.pem"), "no certificate"):
         assert signed(bad) == "Rejected", bad[:40]
     assert signed(chain, certificateType="ChargingStationCertificate") == "Rejected"
     assert not store.exists(files.V2G_CHAIN)
+    assert _answer(app, "InstallCertificate", root) == {"status": "Accepted"}
+    assert signed(_read("v2g_leaf.pem")) == "Rejected"  # v2g_sub is missing
+    assert signed(chain + _read("mo_root.pem")) == "Rejected"  # ends with a root not installed
     assert signed(chain, certificateType="V2GCertificate") == "Accepted"
     with open(files.V2G_CHAIN) as f:
         assert f.read() == chain
     leaf = _hash("v2g_leaf", "v2g_sub")
     only = {"certificateType": "V2GCertificateChain", "certificateHashData": leaf}
     wanted = {"certificateType": ["V2GCertificateChain"]}
-    assert _answer(app, "GetInstalledCertificateIds", wanted) == {
-        "status": "Accepted", "certificateHashDataChain": [only]}  # v2g_sub's issuer: unknown yet
-    assert _answer(app, "InstallCertificate", {"certificateType": "V2GRootCertificate",
-                                               "certificate": _read("v2g_root.pem")}) == {"status": "Accepted"}
     only["childCertificateHashData"] = [_hash("v2g_sub", "v2g_root")]
     assert _answer(app, "GetInstalledCertificateIds", wanted) == {
         "status": "Accepted", "certificateHashDataChain": [only]}
@@ -188,9 +189,9 @@ async def _run_signing(app):
 
 async def test_sign_certificate_is_repeated_until_signed():
     app = _app()
-    assert _answer(app, "TriggerMessage", {"requestedMessage": "SignV2GCertificate"}) == {
-        "status": "Rejected"}  # no v2g.csr
-    store.write(files.V2G_CSR, _read("v2g.csr.der", "rb"))
+    store.write(files.V2G_CSR, _read("v2g.csr.der", "rb"))  # a host-made key: its CSR is sent
+    assert _answer(app, "InstallCertificate", {"certificateType": "V2GRootCertificate",
+                                               "certificate": _read("v2g_root.pem")}) == {"status": "Accepted"}
     app.session.registration = "Pending"
     assert _answer(app, "TriggerMessage", {"requestedMessage": "SignV2GCertificate"}) == {"status": "Rejected"}
     app.session.registration = "Accepted"
@@ -211,7 +212,8 @@ async def test_sign_certificate_is_repeated_until_signed():
     assert _answer(app, "TriggerMessage", {"requestedMessage": "SignV2GCertificate"}) == {"status": "Accepted"}
     task = app.spawn(*rpc.later.pop())
     await asyncio.sleep_ms(100)
-    assert _answer(app, "CertificateSigned", {"certificateChain": _read("v2g_leaf.pem")}) == {"status": "Accepted"}
+    assert _answer(app, "CertificateSigned", {"certificateChain": _read("v2g_leaf.pem") + _read("v2g_sub.pem")}) == {
+        "status": "Accepted"}
     await asyncio.wait_for_ms(task, 200)
     assert len(rpc.requests("SignCertificate")) == 1
 

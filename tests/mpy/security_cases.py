@@ -127,21 +127,27 @@ def test_certificate_signed():
 
     def signed(text):
         return security.certificate_signed(app, {"certificateChain": text})["status"]
-    assert signed(chain) == "Rejected"  # no key provisioned
+    store.write(files.CP_KEY, _read("cp.key.der", "rb"))
+    assert signed(chain) == "Rejected"  # no CentralSystemRootCertificate to verify it with
+    _install(app, _read("mfr_ca.pem"), _MFR)
+    assert signed(chain) == "Rejected"  # a root of another type
+    _install(app, _read("ca.pem"))
+    store.remove(files.CP_KEY)
+    assert signed(chain) == "Rejected"  # no key
     store.write(files.CP_KEY, _read("cp.key.der", "rb"))
     assert not store.exists(files.CP_CERT)
     assert signed(_read("ca.pem") + _read("cp.pem")) == "Rejected"  # not leaf first
     assert signed(_read("server.pem")) == "Rejected"  # another key's certificate
     assert signed(_read("cp.pem") + _read("other_ca.pem")) == "Rejected"  # other_ca did not issue it
     assert signed("garbage") == "Rejected"
-    assert _events(app).count("InvalidChargePointCertificate") == 5
+    assert _events(app).count("InvalidChargePointCertificate") == 7
     app.config.fixed["CertificateSignedMaxChainSize"] = len(chain) - 1
     assert signed(chain) == "Rejected"
     del app.config.fixed["CertificateSignedMaxChainSize"]
     assert signed(chain) == "Accepted"
     with open(files.CP_CERT, "rb") as f:
         assert f.read() == pem.to_der(_read("cp.pem"))[0]  # the leaf
-    _install(app, _read("ca.pem"))
+    assert signed(_read("cp.pem")) == "Accepted"  # the leaf alone: the installed root issued it
     assert app.config.change("SecurityProfile", "3") == "RebootRequired"
     assert certs.tls_context(3) is not None
     app.clock.advance(3 * 86400)
@@ -156,8 +162,7 @@ async def test_extended_trigger_message():
         if cid is not None:
             p["connectorId"] = cid
         return security.extended_trigger_message(app, p)["status"]
-    assert trigger("SignChargePointCertificate") == "Rejected"  # no CSR provisioned
-    store.write(files.CP_CSR, _read("cp.csr.der", "rb"))
+    store.write(files.CP_CSR, _read("cp.csr.der", "rb"))  # host-made key: its CSR is sent
     for message in ("SignChargePointCertificate", "FirmwareStatusNotification", "LogStatusNotification",
                     "Heartbeat"):
         assert trigger(message) == "Accepted", message
@@ -282,3 +287,102 @@ def test_signed_update_firmware_needs_a_manufacturer_root():
     fw["signingCertificate"] = _read("fw_signer.pem")
     app.clock.advance(3 * 86400)
     assert update() == "InvalidCertificate"  # expired
+    app.clock.advance(-3 * 86400)
+    with open(_PKI + "mfr_ca.der", "rb") as f:
+        der = bytearray(f.read())
+    der[-5] ^= 1  # the same root, its signature broken
+    store.remove(files.CERTS_INDEX)
+    assert security.install_certificate(app, {"certificateType": _MFR, "certificate": pem.to_pem(
+        der, "CERTIFICATE")})["status"] == "Rejected"
+    _install(app, _read("other_ca.pem"), _MFR)
+    assert update() == "InvalidCertificate"
+
+
+async def test_device_key_never_leaves_the_flash():
+    """A key made on the device: the CSR goes out, the key is in cp.key.new only; neither the
+    diagnostics report nor a GetLog extract nor the console log holds it, in DER, hex or base64."""
+    import binascii
+    import sys
+    from uwallbox.profiles import firmware
+    app = _app()
+    app.config.set("CpoName", "Example CPO")
+    assert security.extended_trigger_message(app, {"requestedMessage": "SignChargePointCertificate"}) == {
+        "status": "Accepted"}
+    await app.rpc.flush()
+    [(action, p)] = app.rpc.sent
+    assert action == "SignCertificate" and p["csr"].startswith("-----BEGIN CERTIFICATE REQUEST-----")
+    assert not store.exists(files.CP_KEY) and "csr" not in sys.modules and "ec" not in sys.modules
+    with open(files.CP_NEW_KEY, "rb") as f:
+        key = f.read()
+    secret = key[key.find(b"\x04\x20") + 2:][:32]  # the private scalar's OCTET STRING
+    assert len(secret) == 32
+    firmware._report(app)
+    for name in ("SecurityLog", "DiagnosticsLog"):
+        security._extract({"logType": name, "log": {"remoteLocation": "http://x/"}})
+        with open(files.LOG_EXTRACT, "rb") as f:
+            assert secret not in f.read()
+    with open(files.DIAGNOSTICS, "rb") as f:
+        text = f.read()
+    for form in (secret, binascii.hexlify(secret), binascii.b2a_base64(secret)[:40]):
+        assert form not in text and form not in p["csr"].encode()
+
+
+def test_power_cut_between_certificate_and_key():
+    """keys.install writes the certificate, then renames the pending key: cut in between, the
+    next TLS context finds the pending key is the certificate's and completes the rename."""
+    store.write(files.CP_NEW_KEY, _read("cp.key.der", "rb"))
+    store.write(files.CP_KEY, _read("cp.key.der", "rb")[:-1] + b"\x00")  # the old key (any other)
+    store.write(files.CP_CERT, pem.to_der(_read("cp.pem"))[0])
+    _install(_app(), _read("ca.pem"))
+    assert certs.tls_context(3) is not None
+    assert not store.exists(files.CP_NEW_KEY)
+    with open(files.CP_KEY, "rb") as f:
+        assert f.read() == _read("cp.key.der", "rb")
+
+
+async def test_no_heap_for_a_key_is_no_crash():
+    """A MemoryError while the key is made: no SignCertificate, the event MemoryExhaustion, the
+    task ends normally (the CSMS may trigger again), and no pending key is left."""
+    from uwallbox.profiles import keys
+
+    async def no_heap(app, which):
+        raise MemoryError("test")
+    app = _app()
+    real, keys.request = keys.request, no_heap
+    try:
+        await security._sign_certificate(app)
+    finally:
+        keys.request = real
+    assert app.rpc.sent == [] and _events(app)[-1] == "MemoryExhaustion"
+    assert not store.exists(files.CP_NEW_KEY)
+    await security._sign_certificate(app)  # with room: a CSR of a new key
+    assert [a for a, _ in app.rpc.sent] == ["SignCertificate"] and store.exists(files.CP_NEW_KEY)
+
+
+def test_no_heap_to_verify_an_image_is_not_a_verdict():
+    """firmware._verified: a good signature True, a bad one False, and None (never installed,
+    InstallVerificationFailed) when a MemoryError strikes both tries."""
+    import binascii
+    import hashlib
+    import sys
+    import uwallbox
+    from uwallbox.profiles import firmware
+    store.write(files.FW_SIGNER, pem.to_der(_read("fw_signer.pem"))[0])
+    job = {"sig": binascii.b2a_base64(b"\x30\x06\x02\x01\x01\x02\x01\x01").decode()}
+    digest = hashlib.sha256(b"image").digest()
+    assert firmware._verified(job, digest) is False
+
+    class NoHeap:
+        def public_key(self, spki):
+            raise MemoryError("test")
+    real = uwallbox.forget_crypto
+
+    def forget():
+        real()
+        sys.modules["sig"] = NoHeap()
+    uwallbox.forget_crypto = forget
+    try:
+        assert firmware._verified(job, digest) is None
+    finally:
+        uwallbox.forget_crypto = real
+        real()

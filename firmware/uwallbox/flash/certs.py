@@ -3,10 +3,10 @@
 `certs/N.der`: an installed root certificate; `certs/index.json`: {"N": [certificateType,
 issuerNameHash, issuerKeyHash, serialNumber]}, written after the file and before a removal, so
 a power cut leaves at most an unlisted file. A CA provisioned as `ca.der` joins the store on the
-next use. `cp.key` (private key, DER) and `cp.csr` (its certificate signing request, DER) are
-provisioned by the host; `cp.der` is the ChargePointCertificate the CSMS signed for `cp.key`.
-ISO 15118 (pnc.py): `v2g.csr` requests the V2G certificate of the 15118 stack's key (provisioned
-by the host); `v2g.pem` is the V2G certificate chain (PEM, leaf first) the CSMS signed for it.
+next use. `cp.key` (private key, DER) is made on the device (profiles/keys.py) or provisioned
+with its `cp.csr` by the host; `cp.der` is the ChargePointCertificate the CSMS signed for it.
+ISO 15118 (pnc.py): `v2g.key` (made here) or a provisioned `v2g.csr` (host-made key) for the V2G
+certificate; `v2g.pem` is the V2G certificate chain (PEM, leaf first) the CSMS signed for it.
 """
 import binascii
 import hashlib
@@ -117,6 +117,12 @@ def tls_context(profile):
     if profile == 3:
         if not (store.exists(files.CP_CERT) and store.exists(files.CP_KEY)):
             raise OSError("security profile 3 without a ChargePointCertificate and its key")
-        ctx.load_cert_chain(read(files.CP_CERT), read(files.CP_KEY))
+        cert = read(files.CP_CERT)
+        if store.exists(files.CP_NEW_KEY):  # a power cut between the two steps of keys.install:
+            from x509 import Certificate, pairs  # the certificate may be the pending key's
+            if pairs(Certificate(cert), read(files.CP_NEW_KEY)):
+                import os
+                os.rename(files.CP_NEW_KEY, files.CP_KEY)
+        ctx.load_cert_chain(cert, read(files.CP_KEY))
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx

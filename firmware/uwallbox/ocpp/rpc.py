@@ -2,6 +2,7 @@
 import asyncio
 import json
 import random
+import time
 from micropython import const
 
 from ws import WebSocketError
@@ -106,6 +107,7 @@ class Rpc:
         self._rx = bytearray(_RX)  # allocated at boot, before the heap fragments
         self._after = []
         self._invalid = 0  # FormationViolation answers on this connection
+        self.last_ms = None  # ticks_ms of the last frame received (the web page shows its age)
 
     async def _send(self, frame, action):
         """Stream FRAME to the CSMS in pieces and log its start under ACTION."""
@@ -173,6 +175,7 @@ class Rpc:
                 self._got.set()
 
     async def _frame(self, text):
+        self.last_ms = time.ticks_ms()
         try:
             msg = _raw_call(text) or json.loads(text)
         except ValueError:

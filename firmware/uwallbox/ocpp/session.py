@@ -18,11 +18,10 @@ import asyncio
 import binascii
 import time
 
-import machine
 import ws
 from micropython import const
 
-from .. import VERSION, clock, files
+from .. import VERSION, clock, files, serial_number
 from ..errors import CallError, Offline
 from ..flash import store
 from ..log import log
@@ -156,7 +155,7 @@ class Session:
         """Send BootNotification; adopt the CSMS's time and, when Accepted, its interval. Its answer."""
         app = self.app
         req = {"chargePointVendor": "uwallbox", "chargePointModel": app.board.NAME[:20],
-               "chargePointSerialNumber": binascii.hexlify(machine.unique_id()).decode()[:25],
+               "chargePointSerialNumber": serial_number(),
                "firmwareVersion": VERSION}
         r = await app.rpc.call("BootNotification", req)
         try:

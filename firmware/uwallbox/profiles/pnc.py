@@ -5,8 +5,9 @@ imports this module only while ISO15118PnCEnabled is true.
 
 CSMS -> charge point (MESSAGES): each request is checked against its 2.0.1 schema
 (schemas/pnc/, tools/genschemas.py): DataTransfer Rejected if the data is not one, else Accepted
-with the 2.0.1 response. CertificateSigned: the V2G certificate chain for `v2g.csr`, kept in
-`v2g.pem`; InstallCertificate, DeleteCertificate, GetInstalledCertificateIds: root certificates in
+with the 2.0.1 response. CertificateSigned: the V2G certificate chain for the V2G key (made on
+the device, keys.py, or the host's behind a provisioned `v2g.csr`), verified signature by
+signature up to an installed V2GRootCertificate (security.parse_chain), kept in `v2g.pem`; InstallCertificate, DeleteCertificate, GetInstalledCertificateIds: root certificates in
 the certs.py store, and the V2G chain as V2GCertificateChain; TriggerMessage: SignV2GCertificate.
 
 Charge point -> CSMS, the interface of an ISO 15118 stack: `authorize` (a contract's eMAID ->
@@ -17,9 +18,7 @@ comes.
 
 Out of scope: the ISO 15118 high-level communication itself (5 % pilot duty, SLAC over HomePlug
 Green PHY, TLS to the EV, EXI) belongs to a 15118 stack beside this firmware; the simulator plays
-what it would ask for through its control API (POST /pnc). As in security.py, certificates are
-checked for structure, dates and chain linkage, never signatures, and the host makes the V2G key
-and `v2g.csr` (MicroPython can make neither).
+what it would ask for through its control API (POST /pnc); it reads the V2G key from `v2g.key`.
 """
 import asyncio
 import json
@@ -70,13 +69,19 @@ def _certificate_signed(app, p):
         if len(text) > app.config["CertificateSignedMaxChainSize"]:
             raise ValueError("longer than CertificateSignedMaxChainSize")
         from .security import parse_chain  # only here: with transfer.py and trigger.py it costs ~20 KB
-        leaf = parse_chain(app, text)[1][0]
-        if leaf.key != _csr_key(certs.read(files.V2G_CSR)):
-            raise ValueError("not a certificate for " + files.V2G_CSR)
+        leaf = parse_chain(app, text, _V2G_ROOT)[1][0]
+        from . import keys
+        if store.exists(files.V2G_CSR):  # a host-made key: the certificate must be for its CSR
+            key = files.V2G_KEY if leaf.key == _csr_key(certs.read(files.V2G_CSR)) else None
+        else:
+            key = keys.owner(leaf, keys.V2G)
+        if key is None:
+            raise ValueError("not a certificate of our V2G key")
     except (OSError, ValueError) as e:
         log("pnc", "V2G certificate refused: %s" % e)
+        app.security_event("InvalidChargePointCertificate", "V2G: %s" % e)
         return {"status": "Rejected"}
-    store.write(files.V2G_CHAIN, text)
+    keys.install(key, keys.V2G, files.V2G_CHAIN, text)
     _signed.set()
     return {"status": "Accepted"}
 
@@ -133,7 +138,7 @@ def _get_installed_certificate_ids(app, p):
 def _trigger_message(app, p):
     if p["requestedMessage"] != "SignV2GCertificate":
         return {"status": "NotImplemented"}  # OCPP 1.6 TriggerMessage asks for the others
-    if app.session.registration != "Accepted" or not store.exists(files.V2G_CSR):
+    if app.session.registration != "Accepted":
         return {"status": "Rejected"}
     app.rpc.after("v2g-signing", _sign(app))
     return {"status": "Accepted"}
@@ -232,12 +237,20 @@ async def certificate_status(app, ocsp_request):
 
 
 async def _sign(app):
-    """SignCertificate for v2g.csr; while no CertificateSigned follows within
-    CertSigningWaitMinimum s (doubled each time), again, CertSigningRepeatTimes times. A newer
-    trigger replaces this run (app.spawn)."""
+    """SignCertificate for a new V2G key (or the provisioned v2g.csr); while no CertificateSigned
+    follows within CertSigningWaitMinimum s (doubled each time), again, CertSigningRepeatTimes
+    times, with the same CSR. A newer trigger replaces this run (app.spawn) and its key."""
     cfg = app.config
     wait = cfg["CertSigningWaitMinimum"]
-    req = {"csr": pem.to_pem(certs.read(files.V2G_CSR), "CERTIFICATE REQUEST"), "certificateType": _V2G}
+    from . import keys
+    try:
+        csr = await keys.request(app, keys.V2G)
+    except MemoryError:  # not now: no crash, the CSMS may trigger again
+        log("pnc", "no heap to make a V2G key now")
+        app.security_event("MemoryExhaustion", "SignV2GCertificate")
+        return
+    req = {"csr": pem.to_pem(csr, "CERTIFICATE REQUEST"), "certificateType": _V2G}
+    del csr
     for _ in range(cfg["CertSigningRepeatTimes"] + 1):
         _signed.clear()
         try:

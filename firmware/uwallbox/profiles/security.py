@@ -1,14 +1,16 @@
 """Security extension (OCPP 1.6 Security Whitepaper, edition 2): the certificate store, the
 ChargePointCertificate, ExtendedTriggerMessage, GetLog and SignedUpdateFirmware.
 
-Stock MicroPython has no key generation, no CSR and no RSA/ECDSA verification, so:
-- the key (`cp.key`) and its CSR (`cp.csr`) are made on the host and provisioned; without a CSR
-  SignChargePointCertificate is Rejected;
-- a certificate is checked for its structure, its dates and the issuer/subject linkage of its
-  chain, never its signature (TLS still checks the server's chain with mbedtls);
-- the signature of a signed firmware cannot be checked: once its signing certificate chains to
-  a ManufacturerRootCertificate, firmware.py downloads and installs it as an UpdateFirmware
-  (FirmwareStatusNotification, not SignedFirmwareStatusNotification).
+- A root certificate is installed only if its signature verifies with its own key. A chain
+  (CertificateSigned, SignedUpdateFirmware's signingCertificate, the V2G chain of pnc.py) is
+  checked signature by signature up to an installed root of the right type, with validity dates,
+  basicConstraints, keyUsage and path length (lib/chain.py); a failure is Rejected (or
+  InvalidCertificate) and a security event.
+- SignChargePointCertificate makes a new P-256 key on the device (keys.py) and sends its CSR
+  (O = CpoName, CN = keys.common_name); the key in use stays until the certificate for the new
+  one is installed. A CSR provisioned by the host (`cp.csr`, with its `cp.key`) is sent instead.
+- A signed firmware is verified over the downloaded image before it is made bootable
+  (firmware.py), reported by SignedFirmwareStatusNotification with the request's requestId.
 """
 import asyncio
 from micropython import const
@@ -39,9 +41,10 @@ def _valid(app, der):
     return c
 
 
-def parse_chain(app, text):
+def parse_chain(app, text, kind=None):
     """(DER, x509.Certificate) lists of PEM chain TEXT, leaf first, each valid now and issued
-    by the next; ValueError (why) if not."""
+    by the next; with KIND, verified up to an installed root of that certificateType (valid now
+    too), signatures included (lib/chain.py). ValueError (why) if not."""
     ders = pem.to_der(text)
     if not ders:
         raise ValueError("no PEM certificate")
@@ -49,6 +52,19 @@ def parse_chain(app, text):
     for i in range(1, len(chain)):
         if chain[i - 1].issuer != chain[i].subject:
             raise ValueError("certificate %d did not issue certificate %d" % (i + 1, i))
+    if kind is not None:
+        roots = []
+        for path in certs.paths(kind):
+            try:
+                roots.append(_valid(app, certs.read(path)))
+            except ValueError:  # expired: not a root any more
+                pass
+        from .. import forget_crypto
+        try:
+            import chain as paths
+            paths.verify(chain, roots)
+        finally:
+            forget_crypto()
     return ders, chain
 
 
@@ -58,6 +74,13 @@ def install_certificate(app, p):
         ders, chain = parse_chain(app, p["certificate"])
         if len(ders) > 1 or not chain[0].self_signed:
             raise ValueError("not one root certificate")
+        from .. import forget_crypto
+        try:
+            import chain as paths
+            if not paths.self_signed(chain[0]):
+                raise ValueError("its signature is not its own key's")
+        finally:
+            forget_crypto()
     except ValueError as e:
         log("sec", "certificate refused: %s" % e)
         return {"status": "Rejected"}
@@ -101,21 +124,25 @@ def certificate_signed(app, p):
     try:
         if len(text) > app.config["CertificateSignedMaxChainSize"]:
             raise ValueError("longer than CertificateSignedMaxChainSize")
-        ders, chain = parse_chain(app, text)
-        if not store.exists(files.CP_KEY):
-            raise ValueError("no private key provisioned")
-        if not x509.pairs(chain[0], certs.read(files.CP_KEY)):
+        ders, chain = parse_chain(app, text, certs.CSMS_ROOT)
+        from . import keys
+        key = keys.owner(chain[0], keys.CP)
+        if key is None:
             raise ValueError("not a certificate of our key")
-    except ValueError as e:
+    except (OSError, ValueError) as e:
         app.security_event("InvalidChargePointCertificate", str(e))
         return {"status": "Rejected"}
-    store.write(files.CP_CERT, ders[0])  # TLS presents the leaf only
+    keys.install(key, keys.CP, files.CP_CERT, ders[0])  # TLS presents the leaf only
     return {"status": "Accepted"}
 
 
 # -- ExtendedTriggerMessage: the messages TriggerMessage has go through trigger.request
 def _firmware_status(app):
-    return "SignedFirmwareStatusNotification", {"status": app.firmware_status}
+    p = {"status": app.firmware_status}
+    rid = store.load(files.FW_UPDATE, {}).get("rid")
+    if rid is not None and app.firmware_status != "Idle":
+        p["requestId"] = rid
+    return "SignedFirmwareStatusNotification", p
 
 
 def _log_status(app):
@@ -124,26 +151,33 @@ def _log_status(app):
     return "LogStatusNotification", {"status": "Idle"}
 
 
-def _sign_certificate(app):
-    return "SignCertificate", {"csr": pem.to_pem(certs.read(files.CP_CSR), "CERTIFICATE REQUEST")}
+async def _sign_certificate(app):
+    """SignCertificate with the provisioned cp.csr, else the CSR of a new key made now."""
+    from . import keys
+    try:
+        csr = await keys.request(app, keys.CP)
+    except MemoryError:  # not now: no crash, the CSMS may trigger again
+        log("sec", "no heap to make a key now")
+        app.security_event("MemoryExhaustion", "SignChargePointCertificate")
+        return
+    await send(app, "SignCertificate", {"csr": pem.to_pem(csr, "CERTIFICATE REQUEST")})
 
 
 _TRIGGERS = {
     "FirmwareStatusNotification": _firmware_status,
     "LogStatusNotification": _log_status,
-    "SignChargePointCertificate": _sign_certificate,
+    "SignChargePointCertificate": None,
 }
 
 
 def extended_trigger_message(app, p):
     message = p["requestedMessage"]
     make = _TRIGGERS.get(message)
-    if make is None:
+    if message not in _TRIGGERS:
         return {"status": request(app, message, p.get("connectorId"))}
-    if app.session.registration != "Accepted" or (
-            message == "SignChargePointCertificate" and not store.exists(files.CP_CSR)):
+    if app.session.registration != "Accepted":
         return {"status": "Rejected"}
-    app.rpc.after("trigger:" + message, send(app, *make(app)))
+    app.rpc.after("trigger:" + message, send(app, *make(app)) if make else _sign_certificate(app))
     return {"status": "Accepted"}
 
 
@@ -202,20 +236,10 @@ async def _get_log(app, p, name):
 
 
 # -- SignedUpdateFirmware
-def _anchor(app, cert):
-    """ValueError unless an installed ManufacturerRootCertificate, valid now, issued CERT."""
-    for path in certs.paths(certs.MANUFACTURER_ROOT):
-        der = certs.read(path)
-        if x509.Certificate(der).subject == cert.issuer:
-            _valid(app, der)
-            return
-    raise ValueError("not issued by an installed ManufacturerRootCertificate")
-
-
 def signed_update_firmware(app, p):
     fw = p["firmware"]
     try:
-        _anchor(app, parse_chain(app, fw["signingCertificate"])[1][-1])
+        ders = parse_chain(app, fw["signingCertificate"], certs.MANUFACTURER_ROOT)[0]
     except ValueError as e:
         app.security_event("InvalidFirmwareSigningCertificate", str(e))
         return {"status": "InvalidCertificate"}
@@ -226,5 +250,5 @@ def signed_update_firmware(app, p):
     for k in ("retries", "retryInterval"):
         if k in p:
             req[k] = p[k]
-    update_firmware(app, req)
+    update_firmware(app, req, p["requestId"], ders[0], fw["signature"])
     return {"status": "Accepted"}

@@ -83,6 +83,11 @@ ChargePointId                           s 1 CP001 0 48
 MaxCurrent                              i 0 32 6 80
 NominalVoltage                          i 0 230 100 400
 Phases                                  i 1 3 1 3
+WebServerEnabled                        b 2 1 0 0
+FreeCharging                            b 0 0 0 0
+LocalIdTag                              s 0 - 0 20
+LocalCurrentLimit                       i 0 0 0 80
+CertificateCommonName                   s 0 - 0 64
 """
 
 

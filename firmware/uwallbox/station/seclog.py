@@ -6,7 +6,7 @@ _LOG_MAX bytes, the `security.log.1` it was renamed to: an entry costs no RAM, h
 Events this firmware detects (reported through `app.security_event`): StartupOfTheDevice,
 ResetOrReboot, SettingSystemTime, ReconfigurationOfSecurityParameters,
 InvalidCentralSystemCertificate, InvalidChargePointCertificate,
-InvalidFirmwareSigningCertificate, SecurityLogWasCleared, MemoryExhaustion, InvalidMessages.
+InvalidFirmwareSigningCertificate, InvalidFirmwareSignature, SecurityLogWasCleared, MemoryExhaustion, InvalidMessages.
 Every event is sent, the critical ones and the others alike.
 """
 import asyncio

@@ -28,4 +28,7 @@ def apply(config):
                 store.write(path, ders[0])
             else:
                 log("!", "settings: %s is not PEM: ignored" % name)
+    if s.get("admin_password"):  # the web page's admin password, stored hashed
+        from ..web.auth import set_password
+        set_password(s["admin_password"])
     store.remove(files.SETTINGS)
