@@ -296,8 +296,6 @@ class Ev:
             self._tested = False
         for k, v in d.items():
             setattr(self, k, float(v) if k == "max_a" else v)
-        if fields is EV_FIELDS:
-            store.save(self._path, {k: getattr(self, k) for k in EV_FIELDS})
         if self.relay_out() and self._left_us is None:
             if (was_on and self.state() not in ("C", "D")) or (self.rcd and not was_rcd):
                 self._left_us = t
@@ -305,6 +303,8 @@ class Ev:
         self._levels()
         self._drive_inputs()
         self.meter.update()
+        if fields is EV_FIELDS:  # (after the pins: the firmware sees the change at once)
+            store.save(self._path, {k: getattr(self, k) for k in EV_FIELDS})
 
     def snapshot(self):
         d = {k: getattr(self, k) for k in EV_FIELDS}
