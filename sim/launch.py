@@ -3,11 +3,12 @@
 
     sim/launch.py [--demo] [--csms URL] [--id CP001] [--state DIR] [--connectors N]
               [--heapsize 112K] [--control PORT] [--web PORT] [--admin-password PW] [--blocked TAG]
-              [--build DIR] [--micropython PATH]
+              [--build DIR] [--micropython PATH] [--meter plant|sdm630|sdm120|b23|ct|estimated]
+              [--meter-start WH]
 
 Without --csms the bundled demo CSMS (tools/csms.py) runs in this process on a free port.
 Output lines are prefixed: `fw |` firmware, `csms|` CSMS, `sim |` this launcher.
-The firmware serves the control API (GET /state, POST /ev, /rfid, /fault, /clock; see
+The firmware serves the control API (GET /state, POST /ev, /rfid, /fault, /clock, /meter; see
 docs/ARCHITECTURE.md) on http://127.0.0.1:PORT. When the firmware exits with 75
 (machine.reset()) it is restarted on the same state folder. Ctrl-C or SIGTERM stops everything.
 --build DIR (default: $UWB_SIM_BUILD) runs the .mpy build of tools/build.py instead of the sources.
@@ -91,7 +92,8 @@ class Firmware:
         self.env = dict(os.environ,
                         MICROPYPATH=":".join(str(p) for p in path) + ":.frozen",
                         UWB_SIM_CONNECTORS=str(args.connectors), UWB_SIM_CONTROL=str(control),
-                        UWB_SIM_WEB=str(web or 0))
+                        UWB_SIM_WEB=str(web or 0),
+                        UWB_SIM_METER=args.meter, UWB_SIM_METER_START=str(args.meter_start))
         self.proc = None
         self.code = None
         self.done = threading.Event()
@@ -308,6 +310,13 @@ def main():
                         "in the flash folder, no uwallbox or lib/ file on the path (default $UWB_SIM_FROZEN=1)")
     p.add_argument("--blocked", action="append", default=[], metavar="TAG",
                    help="idTag the bundled CSMS answers Blocked")
+    p.add_argument("--meter", default="plant",
+                   choices=("plant", "sdm630", "sdm120", "b23", "ct", "estimated"),
+                   help="the energy meter: the plant's own (default), a Modbus RTU meter on a simulated "
+                        "RS-485 line (sdm630, sdm120 on a single-phase board, b23), current "
+                        "transformers (ct) or the estimate from the offer (estimated)")
+    p.add_argument("--meter-start", type=int, default=0, metavar="WH",
+                   help="the meter's lifetime register on a fresh state folder (kept there), Wh")
     p.add_argument("--fleet", type=int, metavar="N",
                    help="N chargers CP001..CPnnn against one CSMS, each with its flash folder, EV and panel")
     p.add_argument("--panels", action="store_true",

@@ -52,6 +52,10 @@ class SimApi:
     def fault(self, **kw):
         return self.request("POST", "/fault", kw)
 
+    def meter(self, connector=1, **kw):
+        """energy_wh (the lifetime register), fail (the meter stops answering)."""
+        return self.request("POST", "/meter", {"connector": connector, **kw})
+
     def clock(self, advance_s):
         return self.request("POST", "/clock", {"advance_s": advance_s})
 

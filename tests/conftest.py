@@ -99,9 +99,10 @@ def charge_point(csms, tmp_path, request):
     control API answers. Every process is killed at teardown; logs are shown when a test fails."""
     launched = request.node.uwb_charge_points = []
 
-    def launch(id="CP001", connectors=1, heapsize=None, state_dir=None, url=None, settings=None):
+    def launch(id="CP001", connectors=1, heapsize=None, state_dir=None, url=None, settings=None,
+               **kw):  # more SimChargePoint options, e.g. meter="sdm630", meter_start=WH, web=PORT
         cp = SimChargePoint(url or csms.url, tmp_path, id=id, connectors=connectors,
-                            heapsize=heapsize, state_dir=state_dir, settings=settings)
+                            heapsize=heapsize, state_dir=state_dir, settings=settings, **kw)
         launched.append(cp)
         return cp.start()
 

@@ -35,9 +35,10 @@ class SimChargePoint:
     (launcher + firmware) goes to `log_path`, appended across restarts."""
 
     def __init__(self, csms_url, workdir, id="CP001", connectors=1, heapsize=None, state_dir=None,
-                 settings=None, web=None):
+                 settings=None, web=None, meter=None, meter_start=None):
         self.web = web  # the web page's port (docs/WEB.md); None: no web page
         self.id, self.url, self.connectors, self.heapsize = id, csms_url, connectors, heapsize
+        self.meter, self.meter_start = meter, meter_start
         self.settings = None
         if settings:
             self.settings = Path(workdir) / f"settings-{id}.json"
@@ -65,6 +66,10 @@ class SimChargePoint:
             cmd += ["--heapsize", str(self.heapsize)]
         if self.settings:
             cmd += ["--settings", str(self.settings)]
+        if self.meter:
+            cmd += ["--meter", self.meter]
+        if self.meter_start is not None:
+            cmd += ["--meter-start", str(self.meter_start)]
         cmd += ["--web", str(self.web or 0)]
         with open(self.log_path, "a") as log:
             log.write(f"=== {time.strftime('%H:%M:%S')} {' '.join(cmd[1:])}\n")

@@ -1,6 +1,6 @@
 """tools/bench_modbus.py; lib/modbus.py (Modbus RTU master) and uwallbox/hw/meters.py themselves are
 tested under MicroPython by tests/mpy/modbus_cases.py, against the fake RS-485 line and slaves of
-tests/mpy/modbus_slave.py."""
+sim/mpy/modbus_slave.py."""
 
 
 def test_bench_prints_its_figures():

@@ -224,6 +224,12 @@ def test_clock_endpoint(sim):
     ("POST", "/rfid", {"id_tag": "X" * 21}, 400),
     ("POST", "/clock", {"advance_s": "60"}, 400),
     ("POST", "/clock", {}, 400),
+    ("POST", "/meter", {"energy_wh": -1}, 400),
+    ("POST", "/meter", {"energy_wh": 1.5}, 400),
+    ("POST", "/meter", {"fail": "yes"}, 400),
+    ("POST", "/meter", {"fail": True}, 400),   # the plant's own meter cannot fail
+    ("POST", "/meter", {"volts": 230}, 400),
+    ("POST", "/meter", {"connector": 3, "energy_wh": 5}, 400),
     ("GET", "/nope", None, 404),
     ("POST", "/nope", {}, 404),
     ("GET", "/ev", None, 405),
@@ -244,3 +250,12 @@ def test_valid_ev_fields_all_at_once(sim):
     st = sim.wait(lambda s: conn(s)["cp"] == "B")
     ev = conn(st)["ev"]
     assert ev["max_a"] == 10.5 and ev["cable_a"] == 20 and ev["phases"] == 3
+
+
+def test_meter_register_can_be_set(sim):
+    sim.post("/meter", {"connector": 2, "energy_wh": 1234567})
+    st = sim.get()
+    assert conn(st, 2)["meter"]["register_wh"] == 1234567 and conn(st, 2)["meter"]["kind"] == "plant"
+    assert conn(st, 1)["meter"]["register_wh"] == 0
+    sim.post("/meter", {"connector": 2, "energy_wh": 10})   # backwards too: a swapped meter
+    assert conn(sim.get(), 2)["meter"]["register_wh"] == 10

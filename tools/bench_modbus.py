@@ -4,7 +4,8 @@
     python tools/bench_modbus.py          (CPython: runs this same file under micropython)
     from bench_modbus import run; run()   the same figures as a dict
 
-Under MicroPython (-X heapsize=112wK, the fake RS-485 line of tests/mpy/modbus_slave.py):
+Under MicroPython (tools/mpbin.py: the 32-bit build of `make mp32` unless $UWB_MICROPYTHON names
+another; -X heapsize=112wK, the fake RS-485 line of sim/mpy/modbus_slave.py):
 - `request_cpu_us`: the master's own work for one request of 12 registers (begin, every step,
   the copy of the answer), the line replaced by a replay of a recorded answer and every wait
   set to zero, so it is CPU time of the unix port, not line time;
@@ -15,7 +16,7 @@ Under MicroPython (-X heapsize=112wK, the fake RS-485 line of tests/mpy/modbus_s
 - `poll_bytes`: heap allocated per SDM630 poll once running (gc disabled over 50 polls);
 - `read_us`, `read_bytes`: one read() of the SDM630 driver (decoding four floats, the tuples);
 - `import_bytes`: heap taken by importing modbus and uwallbox.hw.meters as the .mpy files a
-  device build holds (their bytecode and objects; roughly half of it on the 32-bit ESP32),
+  device build holds (their bytecode and objects),
   `objects_bytes`: one Master and one SDM630 driver.
 """
 import sys
@@ -185,7 +186,8 @@ def run():
             (mpy / f).write_bytes((root / "firmware" / f).read_bytes())
         path = ":".join([str(mpy)] + [str(root / d) for d in ("tests/mpy", "boards/sim", "sim/mpy")])
         env = dict(os.environ, MICROPYPATH=path + ":.frozen")
-        r = subprocess.run([str(tools / "micropython"), "-X", "heapsize=" + HEAP, __file__,
+        from mpbin import micropython   # the 32-bit build (make mp32), as the ESP32: 4-byte words
+        r = subprocess.run([micropython(), "-X", "heapsize=" + HEAP, __file__,
                             "--device"], cwd=cwd, env=env, capture_output=True, text=True,
                            timeout=300)
     if r.returncode:

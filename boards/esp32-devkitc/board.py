@@ -9,8 +9,6 @@ Pin choices (docs/HARDWARE.md, "The reference board"):
 - every digital input is active-high (interface board): relay_fb 1 = contacts closed,
   rcd_trip 1 = tripped, lock_fb 1 = locked; outputs are active-high (1 = energise).
 """
-from uwallbox.hw.estimated import EstimatedMeter
-
 NAME = "esp32-devkitc"
 MAX_CURRENT_A = 32      # supply and contactor rating per connector
 PHASES = 3
@@ -40,17 +38,43 @@ CONNECTORS = (
     },
 )
 
+# The energy meter (docs/METERS.md): None = no meter, the energy is estimated from the offer
+# (EstimatedMeter: an upper bound, not for billing); or a Modbus RTU meter on RS-485, "SDM630",
+# "SDM120" or "B23", on UART2 (GPIO17 TX, GPIO16 RX) with the transceiver's DE and /RE on GPIO4,
+# connector N's meter at Modbus address METER_ADDRESS + N - 1, set in the meter's own menu with
+# the same baud rate (8N1).
+METER = None
+METER_ADDRESS = 1
+METER_BAUD = 9600
+
 _meters = []
+_bus = None
 
 
 def meter(index):
-    """No meter chip: the energy is estimated from the offer (uwallbox/hw/estimated.py)."""
+    """The energy meter of connector index+1 (METER)."""
+    global _bus
     while len(_meters) <= index:
-        _meters.append(EstimatedMeter(len(_meters), VOLTAGE_V, PHASES))
+        i = len(_meters)
+        if METER is None:
+            from uwallbox.hw.estimated import EstimatedMeter
+            _meters.append(EstimatedMeter(i, VOLTAGE_V, PHASES))
+            continue
+        if _bus is None:
+            from machine import UART
+            import modbus
+            uart = UART(2, baudrate=METER_BAUD, bits=8, parity=None, stop=1, tx=17, rx=16,
+                        rxbuf=512, timeout=0)
+            _bus = modbus.Master(uart, METER_BAUD, de=4)
+        from uwallbox.hw import meters
+        _meters.append(getattr(meters, METER)(_bus, METER_ADDRESS + i))
     return _meters[index]
 
 
 def attach(app):
-    """Give the estimated meters their Evse (the relay state and the offered current)."""
+    """Give the estimated meters their Evse (the relay state and the offered current); the Modbus
+    meters poll from boot (the App starts them)."""
     for i, e in enumerate(app.evses):
-        meter(i).evse = e
+        m = meter(i)
+        if METER is None:
+            m.evse = e

@@ -8,7 +8,9 @@ callbacks run while asyncio idles) and, when UWB_SIM_CONTROL is set, the control
 Environment: UWB_SIM_CONNECTORS (number of connectors, default 1), UWB_SIM_CONTROL (control API
 port; no control API when unset), UWB_SIM_WEB (the web page's port, on 127.0.0.1; unset or 0: no web page),
 UWB_SIM_WIFI (set: the board joins Wi-Fi through the mocked `network` module, so a board without a
-wifi.json opens the setup access point).
+wifi.json opens the setup access point), UWB_SIM_METER (the meter: plant, sdm630, sdm120, b23, ct,
+estimated; see sim/mpy/simmeter.py; sdm120 makes the board single-phase), UWB_SIM_METER_START
+(the plant meter's register on a fresh state folder, Wh).
 """
 import gc
 import os
@@ -21,7 +23,8 @@ import ev as _ev  # noqa: E402
 
 NAME = "sim"
 MAX_CURRENT_A = 32
-PHASES = 3
+METER = os.getenv("UWB_SIM_METER") or "plant"
+PHASES = 1 if METER == "sdm120" else 3
 VOLTAGE_V = 230
 SOCKET = True          # socket outlet: proximity pilot and lock are exercised
 VENTILATION = False
@@ -53,9 +56,22 @@ _tasks = []     # the asyncio tasks attach() started (cancel with detach())
 control = None  # the simctl.Control once started
 
 
+meters = None  # the simmeter.Meters, made by the first meter() call
+
+
 def meter(index):
-    """The plant's energy meter of connector index+1."""
-    return plants[index].meter
+    """The energy meter of connector index+1 (UWB_SIM_METER, sim/mpy/simmeter.py)."""
+    global meters, heap
+    if meters is None:
+        gc.collect()
+        before = gc.mem_alloc()
+        import simmeter  # noqa: F401  (simulated hardware: counted in `heap`, the drivers not)
+        if METER in simmeter.MODBUS:
+            import modbus_slave  # noqa: F401
+        gc.collect()
+        heap += gc.mem_alloc() - before
+        meters = simmeter.Meters(METER, plants, VOLTAGE_V, PHASES)
+    return meters.meters[index]
 
 
 def attach(app):
@@ -63,10 +79,12 @@ def attach(app):
     global control, heap
     import asyncio
     _tasks.append(asyncio.create_task(machine._idle_loop(5)))
+    if meters is not None:
+        meters.attach(app)
     if _PORT:
         gc.collect()
         before = gc.mem_alloc()
-        control = simctl.Control(app, plants, lambda: heap)
+        control = simctl.Control(app, plants, lambda: heap, meters)
         gc.collect()
         heap += gc.mem_alloc() - before
         _tasks.append(asyncio.create_task(control.serve(int(_PORT))))

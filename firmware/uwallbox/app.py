@@ -53,8 +53,7 @@ class App:
         self.evses = [Evse(board, i) for i in range(n)]
         self._cap()
         self.connectors = [Connector(self, i + 1, self.evses[i], board.meter(i)) for i in range(n)]
-        for c in self.connectors:
-            c.recover()  # a transaction a power cut interrupted
+        # a transaction a power cut interrupted ends in run(), once the meters have answered
 
     def connector(self, cid):
         """Connector CID (1-based) or None."""
@@ -232,12 +231,30 @@ class App:
         log("!", "task %s failed: %r" % (name[0] if name else "?", e))
         crashguard.crashed(self.board, e)
 
+    async def _meters_ready(self, ms=3000):
+        """Start the meters that poll (hw/meters.py) and give them MS to answer: a transaction's
+        meterStart, a PowerLoss meterStop come from their register, not from zeros."""
+        for c in self.connectors:
+            start = getattr(c.meter, "start", None)
+            if start:
+                start()
+        for c in self.connectors:
+            ready = getattr(c.meter, "ready", None)
+            if ready is not None:
+                try:
+                    await asyncio.wait_for_ms(ready.wait(), ms)
+                except asyncio.TimeoutError:
+                    log("!", "connector %d: the meter does not answer" % c.id)
+                    ms = 0
+
     async def run(self):
         log("boot", "uwallbox %s on board %s, %d connector(s), charge point %s" % (
             VERSION, self.board.NAME, len(self.connectors), self.config["ChargePointId"]))
         asyncio.get_event_loop().set_exception_handler(self.failed)
         start_timer(self.evses)
+        await self._meters_ready()
         for c in self.connectors:
+            c.recover()  # a transaction a power cut interrupted
             self.spawn("connector%d" % c.id, c.run())
         self.spawn("connection", self.session.run())
         self.spawn("journal", self.journal.run())

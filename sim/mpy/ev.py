@@ -13,6 +13,9 @@ also loads the negative half: low = -(high level). A steady -12 V from the EVSE 
 The EV draws min(offered, max_a) A on min(phases, board PHASES) phases while the contacts are
 closed (commanded, or stuck with `weld`) and it is in C/D.
 
+What the EV does (the EV_FIELDS) is kept in `sim_ev<connector id>.json` in the cwd (the state
+folder): a firmware restart (Reset, a power cut) does not unplug the car.
+
 Faults: `rcd` holds the RCD trip input asserted; the RCD self-test output (rcd_test high) asserts
 the trip input while it is high, unless `rcd_broken` (a dead RCD: the self-test must then fail);
 `weld` holds the relay feedback closed (and the contacts conduct); `lock_jam` freezes the lock
@@ -105,6 +108,10 @@ class Ev:
         self._p_trip = pins.get("rcd_trip")
         self._socket = pins.get("pp_adc") is not None and pp_cal is not None
         self.meter = Meter(self)
+        self._path = "sim_ev%d.json" % self.id   # what the EV does, kept across restarts
+        for k, v in (store.load(self._path) or {}).items():
+            if k in EV_FIELDS:
+                setattr(self, k, v)
         self._levels()
         if pins.get("pilot_adc") is not None:
             machine._adc_sources[pins["pilot_adc"]] = self._pilot_uv
@@ -296,6 +303,8 @@ class Ev:
         self._levels()
         self._drive_inputs()
         self.meter.update()
+        if fields is EV_FIELDS:  # (after the pins: the firmware sees the change at once)
+            store.save(self._path, {k: getattr(self, k) for k in EV_FIELDS})
 
     def snapshot(self):
         d = {k: getattr(self, k) for k in EV_FIELDS}
@@ -310,13 +319,20 @@ class Ev:
 class Meter:
     """Energy meter of one connector: `read() -> (energy_wh, power_w, (a1, a2, a3), (v1, v2, v3))`.
     The register never goes backwards across restarts: a read returning more than the last
-    persisted value persists it first (atomically, `sim_meter<connector id>.json` in the cwd)."""
+    persisted value persists it first (atomically, `sim_meter<connector id>.json` in the cwd).
+    On a fresh state folder it starts at UWB_SIM_METER_START Wh (default 0); set() moves it
+    (the control API's POST /meter), backwards too (a swapped meter)."""
 
     def __init__(self, ev):
         self.ev = ev
         self.path = "sim_meter%d.json" % ev.id
         self._saved = 0
-        self._saved = int(store.load(self.path, {}).get("wh", 0))
+        d = store.load(self.path)
+        if d is None:
+            import os
+            d = {"wh": int(os.getenv("UWB_SIM_METER_START") or 0)}
+            store.save(self.path, d)
+        self._saved = int(d.get("wh", 0))
         self.energy = float(self._saved)
         self.power = 0.0
         self.amps = (0.0, 0.0, 0.0)
@@ -340,6 +356,12 @@ class Meter:
     def volts(self):
         v = float(self.ev.volts)
         return (v, v, v) if self.ev._board_phases == 3 else (v, 0.0, 0.0)
+
+    def set(self, wh):
+        self.integrate()
+        self.energy = float(wh)
+        self._saved = wh
+        store.save(self.path, {"wh": wh})
 
     def read(self):
         self.integrate()

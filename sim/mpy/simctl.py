@@ -13,6 +13,9 @@ POST /fault   {"connector": 1, "rcd", "weld", "lock_jam", "pilot_short", "rcd_br
 POST /rfid    {"id_tag": "..."}   -> starts app.on_card(id_tag) (a coroutine function) as a task
               and answers at once, like a card reader; its errors go to the firmware log
 POST /clock   {"advance_s": N}    -> app.clock.advance(N)
+POST /meter   {"connector": 1, "energy_wh": N, "fail": bool}  (each optional) -> set the simulated
+              meter's lifetime register (backwards too: a swapped meter), make it stop answering
+              or answer again (simmeter.py; 400 for a meter that cannot)
 ISO 15118 Plug & Charge (uwallbox/profiles/pnc.py; 400 while ISO15118PnCEnabled is false): what the EV's
 15118 session would ask of the firmware (the simulated EV has no 15118 stack):
 POST /pnc     {"connector": 1, "emaid": "...", "certificate_hash": {OCSPRequestData} or [...],
@@ -45,10 +48,12 @@ class HttpError(Exception):
 
 
 class Control:
-    def __init__(self, app, plants, sim_heap=lambda: 0):
-        """SIM_HEAP() -> bytes the simulated hardware holds on the heap (reported by GET /state)."""
+    def __init__(self, app, plants, sim_heap=lambda: 0, meters=None):
+        """SIM_HEAP() -> bytes the simulated hardware holds on the heap (reported by GET /state);
+        METERS: the board's simmeter.Meters (POST /meter), or None."""
         self.app = app
         self.plants = plants
+        self.meters = meters
         self.sim_heap = sim_heap
         self.server = None
         for p, c in zip(plants, app.connectors):   # the plant checks closings against OCPP
@@ -124,7 +129,7 @@ class Control:
                 raise HttpError(405, "GET only")
             return await self._snapshot()
         h = {"/ev": self._ev, "/fault": self._fault, "/rfid": self._rfid,
-             "/clock": self._clock, "/pnc": self._pnc, "/pnc/ev-certificate": self._ev_certificate,
+             "/clock": self._clock, "/meter": self._meter, "/pnc": self._pnc, "/pnc/ev-certificate": self._ev_certificate,
              "/pnc/certificate-status": self._certificate_status}.get(path)
         if h is None:
             raise HttpError(404, "unknown path " + path)
@@ -179,6 +184,26 @@ class Control:
         if set(d) != {"advance_s"} or s is True or s is False or not isinstance(s, (int, float)):
             raise HttpError(400, "advance_s: number expected")
         self.app.clock.advance(s)
+
+    async def _meter(self, d):
+        ms = self.meters
+        if ms is None:
+            raise HttpError(400, "no simulated meter")
+        i = self.plants.index(self._plant(d))
+        wh, fail = d.pop("energy_wh", None), d.pop("fail", None)
+        if d:
+            raise HttpError(400, "unknown field: %s" % ", ".join(d))
+        if wh is not None and (wh is True or wh is False or not isinstance(wh, int) or wh < 0):
+            raise HttpError(400, "energy_wh: integer >= 0 expected")
+        if fail is not None and fail is not True and fail is not False:
+            raise HttpError(400, "fail: boolean expected")
+        try:
+            if wh is not None:
+                ms.set_energy(i, wh)
+            if fail is not None:
+                ms.fail(i, fail)
+        except ValueError as e:
+            raise HttpError(400, str(e))
 
     def _pnc_module(self):
         """uwallbox.profiles.pnc, imported only now and only while Plug & Charge is on."""
@@ -261,6 +286,7 @@ class Control:
                 "meter_wh": getattr(c, "meter_wh", 0),
                 "power_w": float(getattr(c, "power_w", 0.0)),
                 "fault": getattr(e, "fault", None),
+                "meter": _meter_state(self.meters, c, i),
                 "ev": p.snapshot(),
                 "relay_open_latency_ms": p.latency_ms,
                 "pilot_mv": [getattr(pilot, "high_mv", 0), getattr(pilot, "low_mv", 0)],
@@ -281,3 +307,14 @@ def _heap(sim):
     machine, EV plants, this control API) holds of it, which a device does not spend."""
     gc.collect()
     return {"free": gc.mem_free(), "alloc": gc.mem_alloc(), "sim": sim}
+
+
+def _meter_state(ms, c, i):
+    """What the firmware's meter of connector index I reads (the currents it draws, per phase)."""
+    m = getattr(c, "meter", None)
+    if m is None or ms is None:
+        return None
+    wh, w, a, v = m.read()
+    return {"kind": ms.kind, "ok": getattr(c, "meter_ok", True),
+            "failing": ms.kind != "plant" and ms.failing(i), "register_wh": wh, "amps": list(a),
+            "volts": list(v), "phases_in_use": getattr(c, "phases_in_use", None)}

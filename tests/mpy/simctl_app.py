@@ -30,6 +30,7 @@ class Conn:
         self.transaction_id = None
         self.tx = None
         self.meter_wh = 0
+        self.meter = board.meter(i)
         self.power_w = 0.0
 
     def update(self):

@@ -235,6 +235,30 @@ async def test_pilot_task_follows_profiles_boundaries_and_clock():
     assert e.limit_a is None, e.limit_a
 
 
+async def test_watts_follow_the_measured_phases_in_the_safe_direction_only():
+    # a limit of 11040 W on 230 V. The meter's phases_in_use never lowers the divisor below the
+    # board's wiring (an EV on one phase may switch to three: 48 A would then draw 33 kW); it only
+    # raises it (a board that says 1 phase but whose meter sees current on 3: 16 A, not 48 A)
+    app = FakeApp(2)
+    volts = app.config["NominalVoltage"]
+    a, b = app.connectors
+    a.begin(1, app.clock.now())
+    b.begin(2, app.clock.now())
+    send(app, 0, profile(1, periods=((0, 11040),), unit="W"))
+    s = sc.scheduler(app)
+    a.phases_in_use, b.phases_in_use = 1, None   # on one phase / a meter that does not tell
+    s.apply()
+    per3 = 11040 / (volts * 3)
+    assert [abs(e.limit_a - per3) < 0.01 for e in app.evses] == [True, True], app.evses[0].limit_a
+    app.config.fixed["Phases"] = 1   # the board claims one phase
+    s.apply()
+    assert app.evses[1].limit_a == 32.0, app.evses[1].limit_a   # 48 A, capped by max_a
+    a.phases_in_use = 3   # ... but the meter sees three: the lower current
+    s.apply()
+    assert abs(app.evses[0].limit_a - per3) < 0.01, app.evses[0].limit_a
+    sc.clear_charging_profile(app, {})
+
+
 async def test_full_table_ram():
     # MaxChargingProfilesInstalled (20) profiles of ChargingScheduleMaxPeriods (24) periods: their
     # RAM (10.7 KB on the 32-bit build, like the ESP32; 14.2 KB on the 64-bit port) and a week's

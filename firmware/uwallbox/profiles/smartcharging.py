@@ -26,6 +26,19 @@ def _path(pid):
     return "%s/%d.json" % (DIR, pid)
 
 
+def _phases(app):
+    """The phases each connector's limit in W is divided by: the board's wiring, or more when its
+    meter measures current on more phases (a board that says fewer than it has). Never fewer: an
+    EV drawing on one phase of three may switch to three at any time, and an offer made for one
+    phase would then let it draw three times the power limit."""
+    wired = app.config["Phases"]
+    out = []
+    for c in app.connectors:
+        n = getattr(c, "phases_in_use", None)
+        out.append(n if n is not None and n > wired else wired)
+    return out
+
+
 def _connectors(app):
     """What schedule.offers needs of each connector."""
     return [(c.tx.ref, int(c.tx.started), c.tx.allowed, c.evse.max_a) if c.tx
@@ -103,7 +116,7 @@ class Scheduler:
         if self.profiles:
             cfg = app.config
             amps, _, nxt = offers(self.profiles, _connectors(app), now, now, cfg["NominalVoltage"],
-                                  cfg["Phases"])
+                                  _phases(app))
         else:
             amps, nxt = [None] * len(app.evses), now + _MAX_SLEEP
         for e, a in zip(app.evses, amps):

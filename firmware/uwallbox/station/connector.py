@@ -23,9 +23,14 @@ class Transaction:
     allowed [ok]: it may draw energy; False once a refused idTag used up MaxEnergyOnInvalidId.
     invalid [invalid]: the CSMS refused its idTag (and StopTransactionOnInvalidId is false).
     data [td]: the meterValues kept for the StopTransaction's transactionData.
+    offset [off]: Wh added to the meter's register: what a register that went backwards during
+        the transaction (a swapped or reset meter) had lost, so its energy never goes negative;
+        or, for a transaction that began before the meter's first answer since boot, meterStart
+        less that first reading (so its energy counts from there, without a jump).
     """
 
-    def __init__(self, ref, tag, parent, start_wh, started, data, meter_wh=None, allowed=True, invalid=False):
+    def __init__(self, ref, tag, parent, start_wh, started, data, meter_wh=None, allowed=True, invalid=False,
+                 offset=0):
         self.ref = ref
         self.tag = tag
         self.parent = parent
@@ -35,11 +40,12 @@ class Transaction:
         self.allowed = allowed
         self.invalid = invalid
         self.data = data
+        self.offset = offset
 
     def save(self, path):
         store.save(path, {"ref": self.ref, "tag": self.tag, "parent": self.parent, "start": self.start_wh,
                           "meter": self.meter_wh, "t0": self.started, "ok": self.allowed,
-                          "invalid": self.invalid, "td": self.data})
+                          "invalid": self.invalid, "td": self.data, "off": self.offset})
 
     @staticmethod
     def load(path):
@@ -47,7 +53,7 @@ class Transaction:
         d = store.load(path)
         try:
             return Transaction(d["ref"], d["tag"], d["parent"], d["start"], d["t0"], d["td"],
-                               d["meter"], d["ok"], d.get("invalid", False))
+                               d["meter"], d["ok"], d.get("invalid", False), d.get("off", 0))
         except (KeyError, TypeError):
             return None
 
@@ -68,6 +74,12 @@ class Connector:
         self.meter_wh = 0
         self.power_w = 0.0
         self.next_sample = 0
+        self.raw_wh = None  # the meter's register at its last good reading (None: none yet)
+        self.backwards = False  # the register went backwards: reported until the next start
+        self.amps = (0.0, 0.0, 0.0)  # of the last read_meter()
+        self._read = None  # the meter's last read(), and its `polls` then
+        self._polls = None
+        self.phases = None  # phases_in_use at the last update (smart charging follows a change)
 
     # -- what the control API and profiles read
     @property
@@ -78,11 +90,59 @@ class Connector:
     def operative(self):
         return self.app.available(self.id)
 
+    @property
+    def meter_ok(self):
+        """The meter answers (a meter without `ok`, like the estimated one, always does)."""
+        m = self.meter
+        ready = getattr(m, "ready", None)
+        return getattr(m, "ok", True) and (ready is None or ready.is_set())
+
     def read_meter(self):
-        """(energy_wh, power_w, amps, volts) now; keeps meter_wh and power_w current."""
-        r = self.meter.read()
-        self.meter_wh, self.power_w = r[0], r[1]
-        return r
+        """(energy_wh, power_w, amps, volts) now; keeps meter_wh and power_w current. The energy
+        is the meter's register (plus the transaction's offset, if it went backwards during it);
+        while the meter does not answer, its last good reading (a driver keeps it). A polled
+        meter (hw/meters.py, `polls`) is decoded once per good poll, not per call: read() allocates."""
+        m = self.meter
+        n = getattr(m, "polls", None)
+        r = self._read
+        if r is None or n is None or n != self._polls:
+            r = self._read = m.read()
+            self._polls = n
+        self.amps = r[2]
+        if not self.meter_ok:
+            return (self.meter_wh, r[1], r[2], r[3])
+        raw = r[0]
+        last = self.raw_wh
+        tx = self.tx
+        if last is not None and raw < last:
+            log("!", "connector %d: meter went backwards from %d to %d Wh" % (self.id, last, raw))
+            self.backwards = True
+            if tx:
+                tx.offset += last - raw
+                self.save()
+        elif last is None and tx and not tx.offset:
+            # the first reading since boot, in a transaction that started without one (the meter
+            # did not answer): it continues from its meterStart, never jumps by the whole register
+            log("!", "connector %d: first meter reading %d Wh, the transaction began at %d Wh" % (
+                self.id, raw, tx.start_wh))
+            tx.offset = tx.start_wh - raw
+            self.save()
+        self.raw_wh = raw
+        wh = raw + tx.offset if tx else raw
+        self.meter_wh, self.power_w = wh, r[1]
+        return (wh, r[1], r[2], r[3])
+
+    @property
+    def phases_in_use(self):
+        """How many phases the EV draws on, as the meter measures it (None: the meter does not
+        tell, or does not answer): the currents of the last read_meter() above the meter's
+        threshold_a (what its own phases_in_use counts, without another read)."""
+        m = self.meter
+        if not hasattr(type(m), "phases_in_use") or not self.meter_ok:  # (no property call)
+            return None
+        t = getattr(m, "threshold_a", 0.5)
+        a = self.amps
+        return (a[0] > t) + (a[1] > t) + (a[2] > t)
 
     # -- transactions
     def start(self, tag, info, reservation_id=None):
@@ -90,6 +150,7 @@ class Connector:
         meter = self.read_meter()[0]
         now = app.clock.now()
         ref = app.journal.new_ref()
+        self.backwards = False  # the new register is the reference from now on
         self.tx = Transaction(ref, tag, info.get("parentIdTag"), meter, now,
                               self._stop_data("Transaction.Begin"))
         self.save()
@@ -120,6 +181,7 @@ class Connector:
         self.app.journal.add("StopTransaction", req, tx.ref)
         store.remove(self.path)
         self.tx = None
+        self.backwards = False
         self.finishing = self.evse.plugged
         log("tx", "connector %d: transaction %d stopped (%s) at %d Wh" % (self.id, tx.ref, reason, meter))
         self.apply()
@@ -139,9 +201,17 @@ class Connector:
         j, ref = self.app.journal, tx.ref
         if (j.tid(ref) is not None or j.queued("StartTransaction", ref)) and not j.queued(
                 "StopTransaction", ref):
-            j.add("StopTransaction", {"transactionId": 0, "meterStop": tx.meter_wh,
+            wh = tx.meter_wh
+            if self.meter_ok and hasattr(self.meter, "ready"):
+                # a real meter counted what flowed after the last persisted reading, up to the cut
+                raw = self.meter.read()[0] + tx.offset
+                if raw >= wh:
+                    wh = raw
+                else:
+                    log("!", "connector %d: meter went backwards from %d to %d Wh" % (self.id, wh, raw))
+            j.add("StopTransaction", {"transactionId": 0, "meterStop": wh,
                                       "timestamp": self.app.clock.iso(), "reason": "PowerLoss"}, ref)
-            log("tx", "connector %d: transaction %d ended by power loss at %d Wh" % (self.id, ref, tx.meter_wh))
+            log("tx", "connector %d: transaction %d ended by power loss at %d Wh" % (self.id, ref, wh))
         store.remove(self.path)
         self.tx = None
 
@@ -228,6 +298,11 @@ class Connector:
         # (meter_wh and power_w are kept current by the metering task's tick, every second)
         e = self.evse
         cfg = self.app.config
+        n = self.phases_in_use  # (of the tick's last read_meter())
+        if n != self.phases:
+            self.phases = n
+            if self.app.smart:  # a limit in W follows the phases the EV draws on
+                self.app.smart.wake.set()
         if e.plugged != self.plugged:
             self.plugged = e.plugged
             if e.plugged:
@@ -244,7 +319,7 @@ class Connector:
             log("auth", "connector %d: %s timed out waiting for a plug" % (self.id, self.pending[0]))
             self.pending = None
         status = self.derive()
-        error = e.fault or "NoError"
+        error = e.fault or ("NoError" if self.meter_ok and not self.backwards else "PowerMeterFailure")
         if status == "Unavailable" and error == "EVCommunicationError":
             error = "NoError"  # the warning goes with Preparing, Suspended* or Finishing only
         if (status, error) != (self.status, self.error):

@@ -126,7 +126,8 @@ class Metering:
             if interval and not c.next_sample:  # a new transaction, or a new interval
                 c.next_sample = mono + interval
             if interval and mono >= c.next_sample:
-                self.sample(c, "Sample.Periodic", cfg["MeterValuesSampledData"])
+                if c.meter_ok:  # a silent meter's last values are no sample (PowerMeterFailure)
+                    self.sample(c, "Sample.Periodic", cfg["MeterValuesSampledData"])
                 c.next_sample += interval
                 if c.next_sample <= mono:  # the loop was late by more than an interval
                     c.next_sample = mono + interval
@@ -138,7 +139,8 @@ class Metering:
             if self.next_aligned and (now >= self.next_aligned or self.next_aligned - now > aligned):
                 if now >= self.next_aligned:  # (a clock set back re-aims without a sample)
                     for c in app.connectors:
-                        self.sample(c, "Sample.Clock", cfg["MeterValuesAlignedData"])
+                        if c.meter_ok:
+                            self.sample(c, "Sample.Clock", cfg["MeterValuesAlignedData"])
                 self.next_aligned = 0
             if not self.next_aligned:
                 self.next_aligned = aligned_after(now, aligned)

@@ -128,9 +128,12 @@ def offers(profiles, conns, t, origin, volts, phases=3):
     """The current each connector may be offered at T: (amps list, phases list, next change).
     CONNS: per connector (1, 2, ...) a tuple (transaction ref, anchor, charging, max_a); anchor is
     its transaction start, None for ORIGIN. PHASES: the phases each connector uses (the board's
-    wiring); a period's numberPhases does not change them (no 3-to-1 phase switching)."""
+    wiring), one number for all or a list per connector; a period's numberPhases does not change
+    them (no 3-to-1 phase switching). The ChargePointMaxProfile's W become A on the most phases
+    any connector uses."""
     n = len(conns)
-    own, floor, phs = [c[3] for c in conns], [PILOT_MIN_A] * n, [phases] * n
+    own, floor = [c[3] for c in conns], [PILOT_MIN_A] * n
+    phs = list(phases) if isinstance(phases, (list, tuple)) else [phases] * n
     nxt = _NEVER
     for k in range(n):
         ref, anchor = conns[k][0], conns[k][1]
@@ -141,10 +144,10 @@ def offers(profiles, conns, t, origin, volts, phases=3):
         if p is None:
             p, i = q, j
         if p is not None:
-            own[k] = min(own[k], _limit(p, i, volts, phases))
-            floor[k] = max(PILOT_MIN_A, _amps(p, p.min_rate, volts, phases))
+            own[k] = min(own[k], _limit(p, i, volts, phs[k]))
+            floor[k] = max(PILOT_MIN_A, _amps(p, p.min_rate, volts, phs[k]))
     p, i, n_max = _winner(profiles, CP_MAX, 0, None, t, origin)
-    cap = None if p is None else _limit(p, i, volts, phases)
+    cap = None if p is None else _limit(p, i, volts, max(phs))
     return _share(cap, own, floor, [c[2] for c in conns]), phs, min(nxt, n_max)
 
 

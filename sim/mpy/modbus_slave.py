@@ -1,6 +1,6 @@
 # A fake RS-485 line with Modbus RTU slaves on it, behind the machine.UART interface the master
-# uses (write, any, readinto, read, txdone, flush), for the MicroPython tests and later the
-# simulator. The slaves parse each request frame, check its CRC (their own bitwise CRC, not the
+# uses (write, any, readinto, read, txdone, flush), for the MicroPython tests and the simulator's
+# meters (simmeter.py). The slaves parse each request frame, check its CRC (their own bitwise CRC, not the
 # master's table) and answer from register dicts. Time is real (time.ticks_us): an answer starts
 # 3.5 character times plus the slave's latency after the request's last byte, and its bytes become
 # readable one character time apart. With a direction pin (FakePin) the line also notes a request
@@ -69,6 +69,8 @@ class Slave:
         self.latency_us = 1000  # processing time, after the 3.5-character silence
         self.requests = 0     # valid requests addressed to it
 
+    def refresh(self):
+        """Called before each answer: a subclass updates its registers here."""
     def set(self, table, reg, kind, value, order=HIGH_FIRST):
         for i, w in enumerate(words(kind, value, order)):
             table[reg + i] = w
@@ -139,6 +141,7 @@ class PlainUart:
         if s is None or not s.online:
             return
         s.requests += 1
+        s.refresh()
         out = self.out
         b = self.n_echo  # the answer follows the echo in `out`
         if s.canned is not None:
