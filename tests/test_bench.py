@@ -16,6 +16,7 @@ ROWS = {  # row -> a figure it must hold (a path in its JSON)
     "fleet": ("fit",),
     "web": ("mpy", "status"),
     "crypto": ("csr_sign_heap_b",),
+    "meter": ("poll_bytes",),
 }
 
 

@@ -213,6 +213,21 @@ def _pct(s):
     return f"p50 {s['median']:.1f} / p99 {s['p99']:.1f} / max {s['max']:.1f} ms"
 
 
+def _meter(size):
+    import bench_modbus
+    return bench_modbus.run()
+
+
+def _meter_text(r):
+    return (f"an SDM630 poll (3 requests) at 9600 baud {r['poll_ms_9600']:.0f} ms ({r['line_ms_9600']:.0f} ms of it on "
+            f"the line), {r['request_cpu_us']:.0f} us CPU a request, **{r['poll_bytes']} B allocated per poll**; "
+            f"a read() {r['read_bytes']:,} B, {r['read_us']:.0f} us; modules {r['import_bytes']:,} B, master + meter "
+            f"objects {r['objects_bytes']:,} B",
+            "tools/bench_modbus.py under the 32-bit micropython: lib/modbus.py and hw/meters.py against the "
+            "simulated RS-485 line and meter (sim/mpy/modbus_slave.py); bytes: `gc.mem_alloc()` with the collector "
+            "off, after a warm-up")
+
+
 ROWS = (
     ("heap", "Heap", _heap, _heap_text),
     ("rpc", "RPC throughput", _rpc, _rpc_text),
@@ -223,6 +238,7 @@ ROWS = (
     ("fleet", "Classroom fleet", _fleet, _fleet_text),
     ("web", "Web page", _web, _web_text),
     ("crypto", "Signatures and keys", _crypto, _crypto_text),
+    ("meter", "Meter polling", _meter, _meter_text),
 )
 
 
