@@ -390,3 +390,44 @@ def test_a_frame_too_large_for_the_heap_is_answered_and_the_link_stays():
         assert not task.done()
         task.cancel()
     asyncio.run(main())
+
+
+class _Restarted(Exception):
+    pass
+
+
+def test_no_heap_to_stay_online_restarts_through_the_crash_guard():
+    # Every reconnect failed ("allocating 526 bytes") while the watchdog kept being fed: the
+    # charge point sat offline for good. Now three failures in a row by MemoryError end the
+    # transactions in the journal and restart through the crash guard, the reason logged.
+    import ws
+    from uwallbox.ocpp.session import Session
+    from uwallbox.system import crashguard
+
+    class Conn:
+        stopped = []
+
+        def stop(self, reason):
+            self.stopped.append(reason)
+
+    app = FakeApp()
+    app.connectors = [Conn()]
+    app.board = None
+    app.config.set("CentralSystemUrl", "ws://127.0.0.1:9")
+    tries, crashes = [], []
+
+    async def connect(*args):
+        tries.append(1)
+        raise MemoryError("memory allocation failed, allocating 526 bytes")
+
+    def crashed(board, e):
+        crashes.append(str(e))
+        raise _Restarted()
+    ws.connect, crashguard.crashed = connect, crashed
+    try:
+        asyncio.run(Session(app).run())
+        assert False, "the session went on without heap"
+    except _Restarted:
+        pass
+    assert len(tries) == 3 and Conn.stopped == ["Reboot"], (tries, Conn.stopped)
+    assert len(crashes) == 1 and "526 bytes" in crashes[0], crashes
