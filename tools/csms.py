@@ -293,6 +293,7 @@ class Csms:
         self.transactions = {}
         self.connects = {}     # cp_id -> number of accepted connections so far
         self.closes = {}       # cp_id -> the close code the charge point sent at each disconnect (None: none)
+        self.down = False      # an outage (set_down): connections refused (503), records kept
         self._log = log
         self._records = []
         self._stations = {}
@@ -350,6 +351,8 @@ class Csms:
         cp_id = self._cp_id(request.path)
         if not cp_id:
             return connection.respond(HTTPStatus.NOT_FOUND, "connect to /<chargePointId>\n")
+        if self.down:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "outage\n")
         if self.auth is None:
             return None
         try:
@@ -532,6 +535,19 @@ class Csms:
     def raw_replies(self, cp_id=None):
         """Replies (parsed lists) that answered none of our call()s, e.g. to send_raw() frames."""
         return [json.loads(m.text) for m in self.messages(cp_id, direction="in") if m.raw]
+
+    def set_down(self, down):
+        """An outage of the central system (DOWN true: every connection closed, new ones refused
+        with 503) or its end; unlike stop(), the records, transactions and port stay."""
+        self.down = down
+        if down:
+            with self._cond:
+                stations = list(self._stations.values())
+            for st in stations:
+                try:
+                    self._run(st._connection.close(1001, "outage"), 10)
+                except Exception:
+                    pass
 
     def disconnect(self, cp_id):
         """Close the charge point's connection from the CSMS side."""
