@@ -387,8 +387,12 @@ def campaign(csms, cp, n, seed=1, warmup=300, every=500, say=None):
             if say:
                 say("%d frames, heap in use %d B, %d answered, %d reconnects, %.0f s" % (
                     i, heap[-1][1], answered, csms.connects[cp.id] - 1, time.monotonic() - t0))
-    first, last = heap[0], heap[-1]
-    per_k = (last[1] - first[1]) * 1000 / max(1, last[0] - first[0])
+    # growth: the least-squares slope of the samples (one sample moves by a KB or two with what
+    # the tasks hold at that instant)
+    mx = sum(x for x, _ in heap) / len(heap)
+    my = sum(y for _, y in heap) / len(heap)
+    var = sum((x - mx) ** 2 for x, _ in heap)
+    per_k = 1000 * sum((x - mx) * (y - my) for x, y in heap) / var if var else 0
     return {"frames": n, "calls": kinds_expect.get("answer", 0), "answered": answered, "closes_expected": closes,
             "reconnects": csms.connects[cp.id] - 1, "skipped_valid_unsafe": gen.skipped,
             "heap": heap, "heap_growth_per_1000_b": round(per_k), "kinds": kinds,
