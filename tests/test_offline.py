@@ -163,6 +163,7 @@ def test_power_cut_campaign(csms, charge_point):
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1800)
 def test_power_cut_campaign_with_outages(csms, charge_point):
     # Power cuts at random instants (twice in a row at times) while the CSMS is down through some
     # of them: every transaction started reaches the CSMS once and ends once (0 lost, 0 duplicated
@@ -184,6 +185,7 @@ def _journaled(csms, cp):
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1800)
 def test_outage_campaign_mid_session(csms, charge_point):
     # Outages of the CSMS in the middle of a session (refused connections for a few seconds), and
     # answers lost on the way (the link drops after the CSMS took a MeterValues): every message
