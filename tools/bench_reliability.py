@@ -55,10 +55,13 @@ def power_cuts(sessions, seed=3):
         deadline = time.monotonic() + 30
         while any(t["stop"] is None for t in csms.transactions.values()) and time.monotonic() < deadline:
             time.sleep(0.2)
-        stops = [m.payload["transactionId"] for m in csms.messages(cp.id, "StopTransaction", "in", "call")]
+        msgs = csms.messages(cp.id, "StopTransaction", "in", "call")
+        stops = list({m.unique_id: m.payload["transactionId"] for m in msgs}.values())  # repeats: one
+        tags = [t["id_tag"] for t in csms.transactions.values()]
         figures.update(transactions=len(csms.transactions),
                        lost=sum(t["stop"] is None for t in csms.transactions.values()),
-                       duplicated_stops=len(stops) - len(set(stops)), restarts_survived=figures["cuts"])
+                       duplicated_stops=len(stops) - len(set(stops)), duplicated_starts=len(tags) - len(set(tags)),
+                       repeats_same_id=len(msgs) - len(stops))
         return figures
     return _with_cp(run)
 

@@ -162,7 +162,7 @@ class Station(ChargePoint):
         elif m.kind == "call":
             if len(m.unique_id) > 36:
                 self.csms._error(self.id, f"{m.action}: uniqueId longer than 36 characters")
-            self._payload = m.payload
+            self._payload, self._uid = m.payload, m.unique_id
             msg = Call(m.unique_id, m.action, m.payload)
             try:
                 await self._handle_call(msg)  # validates the payload, runs the @on handler, answers
@@ -218,7 +218,12 @@ class Station(ChargePoint):
 
     @on("StartTransaction")
     def on_start_transaction(self, connector_id, id_tag, meter_start, timestamp, **_):
-        tx = self.csms._new_transaction(self.id, connector_id, id_tag, meter_start, timestamp)
+        # a repeat (the same message id: our answer was lost) gets the transactionId it got first
+        key = (self.id, self._uid)
+        tx = self.csms.starts.get(key)
+        if tx is None:
+            tx = self.csms.starts[key] = self.csms._new_transaction(
+                self.id, connector_id, id_tag, meter_start, timestamp)
         return call_result.StartTransaction(transaction_id=tx, id_tag_info=self.csms.id_tag_info(id_tag))
 
     @on("MeterValues")
@@ -293,6 +298,7 @@ class Csms:
         self.transactions = {}
         self.connects = {}     # cp_id -> number of accepted connections so far
         self.closes = {}       # cp_id -> the close code the charge point sent at each disconnect (None: none)
+        self.starts = {}       # (cp_id, message id) -> transactionId of each StartTransaction
         self.down = False      # an outage (set_down): connections refused (503), records kept
         self._log = log
         self._records = []
