@@ -21,11 +21,13 @@ _RX = const(8192)  # frames up to this size are received into one preallocated b
 _RAW = ("SendLocalList",)
 _INVALID = const(3)  # malformed frames on one connection that make a security event
 _UID_MAX = const(36)  # characters of a message's unique id
-# Modules a CALL may import and leave loaded: the Core profile answers most requests. Any other
-# module a CALL imports is unloaded after its answer unless the CALL started a task (a job that
-# runs on, with its module): no request leaves its code behind on the heap (about 55 KB for all
-# the profiles on a 32-bit port).
-_RESIDENT = ("uwallbox.profiles", "uwallbox.profiles.core")
+# Modules a CALL may import and leave loaded: the Core profile answers most requests, the local
+# list comes in runs of SendLocalList (loading it again for each would fragment the heap). Any
+# other module a CALL imports is unloaded after its answer unless the CALL started a task (a job
+# that runs on, with its module): no request leaves its code behind on the heap (about 45 KB for
+# the other profiles on a 32-bit port).
+_RESIDENT = ("uwallbox.profiles", "uwallbox.profiles.core", "uwallbox.profiles.localauth",
+             "uwallbox.flash.cardstore")
 
 
 def _raw_call(text):
