@@ -26,6 +26,7 @@ from micropython import const
 import tcp
 
 _CONT = const(0)
+_KEEP = const(512)  # bytes of a message kept in rxbuf when the heap has no room for all of it
 _TEXT = const(1)
 _BINARY = const(2)
 _CLOSE = const(8)
@@ -132,6 +133,7 @@ class Connection:
         self._wbuf = bytearray(14 + _CHUNK)  # frame header + a chunk of masked payload
         self._pbuf = None  # a fragment being filled by send_parts()
         self.rxbuf = None  # optional bytearray that messages are received into when they fit
+        self.dropped = 0  # size of the last message recv(True) could not hold (only its start came)
         self._hbuf = bytearray(8)  # incoming frame header / extended length
         self._sent = None  # ConnectionClosed(code, reason) of the close frame we sent
         self._cc = None  # ConnectionClosed to raise once the stream is closed
@@ -254,6 +256,21 @@ class Connection:
             n = struct.unpack_from("!Q", hb)[0]
         return b0 & 0x80, op, n
 
+    async def _drain(self, n, kept):
+        """Read N payload bytes: into rxbuf from KEPT up to _KEEP bytes, the rest dropped (read
+        into the tail of rxbuf). Returns the bytes kept."""
+        rx = memoryview(self.rxbuf)
+        while n:
+            if kept < _KEEP:
+                k = min(n, _KEEP - kept)
+                await self._fill(rx[kept : kept + k])
+                kept += k
+            else:
+                k = min(n, len(rx) - _KEEP)
+                await self._fill(rx[_KEEP : _KEEP + k])
+            n -= k
+        return kept
+
     async def _payload(self, n):
         buf = bytearray(n)
         await self._fill(memoryview(buf))
@@ -292,7 +309,9 @@ class Connection:
         self._reading = True
         try:
             mop, msg, got = None, None, 0  # msg: the message when it does not fit rxbuf
+            kept = -1  # >= 0: no heap for the message: its first KEPT bytes are in rxbuf, the rest dropped
             rx = self.rxbuf
+            self.dropped = 0
             while True:
                 fin, op, n = await self._frame()
                 if op & 8:
@@ -305,16 +324,41 @@ class Connection:
                     await self._fail(1009, "message too big")
                 if mop is None:
                     mop = op
-                if msg is None and rx is not None and got + n <= len(rx):
+                if kept >= 0:
+                    kept = await self._drain(n, kept)
+                elif msg is None and rx is not None and got + n <= len(rx):
                     await self._fill(memoryview(rx)[got : got + n])
-                elif msg is None:
-                    msg = bytearray(rx[:got]) if got else bytearray()
-                    msg += await self._payload(n)
                 else:
-                    msg += await self._payload(n)
+                    part = None
+                    try:
+                        if msg is None:
+                            msg = bytearray(rx[:got]) if got else bytearray()
+                        part = bytearray(n)
+                        await self._fill(memoryview(part))
+                        msg += part
+                    except MemoryError:  # read on, keep the start in rxbuf: the link stays usable
+                        if rx is None or len(rx) <= _KEEP:
+                            raise
+                        start, msg = msg, None
+                        kept = min(got, _KEEP)
+                        if start is not None and kept:  # the start as received so far
+                            rx[:kept] = memoryview(start)[:kept]
+                        start = None
+                        if part is None:  # the payload is still on the wire
+                            kept = await self._drain(n, kept)
+                        elif kept < _KEEP:
+                            k = min(_KEEP - kept, n)
+                            rx[kept : kept + k] = memoryview(part)[:k]
+                            kept += k
+                        part = None
                 got += n
                 if fin:
                     break
+            if kept >= 0:
+                self.dropped = got
+                if not raw:
+                    raise MemoryError("message of %d bytes" % got)
+                return memoryview(rx)[:kept]
             if msg is None:
                 msg = memoryview(rx)[:got]
             if raw:

@@ -162,7 +162,7 @@ class Station(ChargePoint):
         elif m.kind == "call":
             if len(m.unique_id) > 36:
                 self.csms._error(self.id, f"{m.action}: uniqueId longer than 36 characters")
-            self._payload = m.payload
+            self._payload, self._uid = m.payload, m.unique_id
             msg = Call(m.unique_id, m.action, m.payload)
             try:
                 await self._handle_call(msg)  # validates the payload, runs the @on handler, answers
@@ -218,7 +218,12 @@ class Station(ChargePoint):
 
     @on("StartTransaction")
     def on_start_transaction(self, connector_id, id_tag, meter_start, timestamp, **_):
-        tx = self.csms._new_transaction(self.id, connector_id, id_tag, meter_start, timestamp)
+        # a repeat (the same message id: our answer was lost) gets the transactionId it got first
+        key = (self.id, self._uid)
+        tx = self.csms.starts.get(key)
+        if tx is None:
+            tx = self.csms.starts[key] = self.csms._new_transaction(
+                self.id, connector_id, id_tag, meter_start, timestamp)
         return call_result.StartTransaction(transaction_id=tx, id_tag_info=self.csms.id_tag_info(id_tag))
 
     @on("MeterValues")
@@ -293,6 +298,8 @@ class Csms:
         self.transactions = {}
         self.connects = {}     # cp_id -> number of accepted connections so far
         self.closes = {}       # cp_id -> the close code the charge point sent at each disconnect (None: none)
+        self.starts = {}       # (cp_id, message id) -> transactionId of each StartTransaction
+        self.down = False      # an outage (set_down): connections refused (503), records kept
         self._log = log
         self._records = []
         self._stations = {}
@@ -350,6 +357,8 @@ class Csms:
         cp_id = self._cp_id(request.path)
         if not cp_id:
             return connection.respond(HTTPStatus.NOT_FOUND, "connect to /<chargePointId>\n")
+        if self.down:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "outage\n")
         if self.auth is None:
             return None
         try:
@@ -532,6 +541,19 @@ class Csms:
     def raw_replies(self, cp_id=None):
         """Replies (parsed lists) that answered none of our call()s, e.g. to send_raw() frames."""
         return [json.loads(m.text) for m in self.messages(cp_id, direction="in") if m.raw]
+
+    def set_down(self, down):
+        """An outage of the central system (DOWN true: every connection closed, new ones refused
+        with 503) or its end; unlike stop(), the records, transactions and port stay."""
+        self.down = down
+        if down:
+            with self._cond:
+                stations = list(self._stations.values())
+            for st in stations:
+                try:
+                    self._run(st._connection.close(1001, "outage"), 10)
+                except Exception:
+                    pass
 
     def disconnect(self, cp_id):
         """Close the charge point's connection from the CSMS side."""

@@ -18,7 +18,8 @@ from uwallbox.station.config import Config
 # the 10,000-card delivery in a small heap, but NOT the ESP32's ~112 KiB: on the 32-bit build the
 # case (its own json.dumps of each 4.9 KB message, sources compiled in the same heap) needs about
 # 128 KiB; the firmware's own update needs 6.6 KB (make bench)
-PYTEST = {"timeout": 300, "heapsize": {"test_ten_thousand_cards": "144K"}}
+# (152K since ocpp/rpc.py, imported here, gained the hostile-input code of issue 18: 144K no longer did)
+PYTEST = {"timeout": 300, "heapsize": {"test_ten_thousand_cards": "152K"}}
 
 _LATER = "2099-01-01T00:00:00Z"
 _PAST = "2001-01-01T00:00:00Z"

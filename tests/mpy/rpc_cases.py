@@ -297,3 +297,137 @@ async def test_unique_id_longer_than_36_is_refused_and_nothing_done():
     assert reply[0] != 4 or reply[2] != "FormationViolation", reply
     assert done == []
     task.cancel()
+
+
+# -- issue 18, item 3: no request leaves state behind; a frame the heap cannot hold is answered --
+
+def test_a_call_leaves_no_module_behind():
+    # Each profile a hostile CALL named stayed imported: about 55 KB of code on a 32-bit port
+    # after a few hundred frames, then MemoryError for every request and every reconnect.
+    import gc
+    import sys
+
+    async def main():
+        app, rpc, conn, task = await _serving()
+        app.tasks = {}
+        for i, (action, payload) in enumerate((("GetCompositeSchedule", {"connectorId": "x"}),
+                                                ("CancelReservation", {"reservationId": 1}),
+                                                ("GetInstalledCertificateIds", {"certificateType": 5}))):
+            conn.push([2, "m%d" % i, action, payload])
+            out = await conn.next_sent()
+            assert out[0] in (3, 4) and out[1] == "m%d" % i, out
+        task.cancel()
+        loaded = [k for k in sys.modules if k.startswith("uwallbox.profiles.")]
+        assert loaded == [], loaded
+        for k in ("x509", "uwallbox.station.schedule", "uwallbox.system.transfer"):
+            assert k not in sys.modules, k
+        gc.collect()
+    asyncio.run(main())
+
+
+def test_a_call_that_starts_a_task_keeps_its_module():
+    import sys
+
+    async def job():
+        await asyncio.sleep_ms(1)
+
+    async def main():
+        app, rpc, conn, task = await _serving()
+        app.tasks = {}
+        from uwallbox.ocpp import routes
+        real = routes.route
+
+        def route(action):  # a handler that starts a job, as GetLog does
+            if action == "Job":
+                import uwallbox.profiles.reservation as m
+                m.job = lambda app, p: app.tasks.update(j=asyncio.create_task(job())) or {}
+                return "reservation", "job"
+            return real(action)
+        routes.route = route
+        try:
+            schema_validate = schema.validate
+            schema.validate = lambda a, p: None
+            conn.push([2, "j", "Job", {}])
+            assert (await conn.next_sent())[0] == 3
+        finally:
+            routes.route = real
+            schema.validate = schema_validate
+        task.cancel()
+        assert "uwallbox.profiles.reservation" in sys.modules
+    asyncio.run(main())
+
+
+class BigConn(FakeConn):
+    """Hands the start of a frame the heap could not hold, as ws.recv(True) does (dropped)."""
+    dropped = 0
+
+    async def recv(self, raw=False):
+        text = await FakeConn.recv(self, raw)
+        self.dropped = 0
+        if len(text) > 200:
+            self.dropped = len(text)
+            return memoryview(text)[:100]
+        return text
+
+
+def test_a_frame_too_large_for_the_heap_is_answered_and_the_link_stays():
+    async def main():
+        app = FakeApp()
+        app.seclog = []
+        app.security_event = lambda kind, info=None: app.seclog.append(kind)
+        rpc = Rpc(app)
+        conn = BigConn()
+        task = asyncio.create_task(rpc.serve(conn))
+        await asyncio.sleep_ms(0)
+        conn.push('[2,"big","DataTransfer",{"vendorId":"x","data":"%s"}]' % ("d" * 5000))
+        out = await conn.next_sent()
+        assert out[:3] == [4, "big", "InternalError"], out
+        assert app.seclog == ["MemoryExhaustion"]
+        conn.push('[3,"%s",{}]' % ("u" * 300))  # not a CALL: dropped, no answer
+        conn.push([2, "small", "NoSuchAction", {}])
+        out = await conn.next_sent()
+        assert out[:3] == [4, "small", "NotImplemented"], out
+        assert not task.done()
+        task.cancel()
+    asyncio.run(main())
+
+
+class _Restarted(Exception):
+    pass
+
+
+def test_no_heap_to_stay_online_restarts_through_the_crash_guard():
+    # Every reconnect failed ("allocating 526 bytes") while the watchdog kept being fed: the
+    # charge point sat offline for good. Now three failures in a row by MemoryError end the
+    # transactions in the journal and restart through the crash guard, the reason logged.
+    import ws
+    from uwallbox.ocpp.session import Session
+    from uwallbox.system import crashguard
+
+    class Conn:
+        stopped = []
+
+        def stop(self, reason):
+            self.stopped.append(reason)
+
+    app = FakeApp()
+    app.connectors = [Conn()]
+    app.board = None
+    app.config.set("CentralSystemUrl", "ws://127.0.0.1:9")
+    tries, crashes = [], []
+
+    async def connect(*args):
+        tries.append(1)
+        raise MemoryError("memory allocation failed, allocating 526 bytes")
+
+    def crashed(board, e):
+        crashes.append(str(e))
+        raise _Restarted()
+    ws.connect, crashguard.crashed = connect, crashed
+    try:
+        asyncio.run(Session(app).run())
+        assert False, "the session went on without heap"
+    except _Restarted:
+        pass
+    assert len(tries) == 3 and Conn.stopped == ["Reboot"], (tries, Conn.stopped)
+    assert len(crashes) == 1 and "526 bytes" in crashes[0], crashes

@@ -2,6 +2,7 @@
 import asyncio
 import json
 import random
+import sys
 import time
 from micropython import const
 
@@ -22,6 +23,13 @@ _RX = const(4096)  # frames up to this size are received into one preallocated b
 _RAW = ("SendLocalList",)
 _INVALID = const(3)  # malformed frames on one connection that make a security event
 _UID_MAX = const(36)  # characters of a message's unique id
+# Modules a CALL may import and leave loaded: the Core profile answers most requests, the local
+# list comes in runs of SendLocalList (loading it again for each would fragment the heap). Any
+# other module a CALL imports is unloaded after its answer unless the CALL started a task (a job
+# that runs on, with its module): no request leaves its code behind on the heap (about 45 KB for
+# the other profiles on a 32-bit port).
+_RESIDENT = ("uwallbox.profiles", "uwallbox.profiles.core", "uwallbox.profiles.localauth",
+             "uwallbox.flash.cardstore")
 
 
 def _raw_call(text):
@@ -45,6 +53,33 @@ def _gen():
 
 
 _GENERATOR = type(_gen())
+
+
+def _head(text):
+    """[kind, uniqueId] of frame TEXT read without parsing the rest (a frame whose payload does
+    not fit in the heap still gets its answer), or None."""
+    try:
+        buf = memoryview(text)
+        for i, (a, b) in enumerate(jsonscan.elements(buf, jsonscan.skip(buf, 0))):
+            if i == 0:
+                kind = json.loads(buf[a:b])
+            else:
+                return [kind, json.loads(buf[a:b])]
+    except (ValueError, MemoryError):
+        pass
+    return None
+
+
+def _unload(before):
+    """Drop the modules loaded since BEFORE (a list of sys.modules' names), but _RESIDENT."""
+    for k in [k for k in sys.modules if k not in before and k not in _RESIDENT]:
+        del sys.modules[k]
+        pkg, _, name = k.rpartition(".")
+        if pkg in sys.modules:
+            try:
+                delattr(sys.modules[pkg], name)
+            except AttributeError:
+                pass
 
 
 def _parts(obj, depth=_DEPTH):
@@ -166,7 +201,11 @@ class Rpc:
         try:
             while True:
                 text = await conn.recv(True)  # UTF-8 bytes: no str copy of large messages
-                await self._frame(text)
+                if getattr(conn, "dropped", 0):  # no heap to hold it: only its start came
+                    await self._too_large(text, conn.dropped)
+                else:
+                    await self._frame(text)
+                text = None
         finally:
             self.conn = None
             self.accepted = False
@@ -180,6 +219,8 @@ class Rpc:
             msg = _raw_call(text) or json.loads(text)
         except ValueError:
             msg = None
+        except MemoryError:  # a payload too large for the heap as objects: answer, keep the link
+            return await self._too_large(text, len(text))
         if type(msg) is not list or len(msg) < 3 or type(msg[1]) is not str:
             log("<", "bad frame " + _shown(text))
             uid = msg[1] if type(msg) is list and len(msg) > 1 and type(msg[1]) is str else "-1"
@@ -202,6 +243,15 @@ class Rpc:
             return
         await self._error(uid, CallError(FORMATION, "unknown message type"))
 
+    async def _too_large(self, text, n):
+        """Frame TEXT (or its start) of N bytes does not fit in the heap: a CALL is answered
+        InternalError, anything else dropped; the link stays up."""
+        msg = _head(text)
+        log("!", "no heap for a frame of %d bytes" % n)
+        self.app.security_event("MemoryExhaustion", "frame of %d bytes" % n)
+        if msg and msg[0] == _CALL and type(msg[1]) is str and len(msg[1]) <= _UID_MAX:
+            await self._error(msg[1], CallError(INTERNAL, "MemoryError: a frame of %d bytes" % n))
+
     async def _incoming(self, msg, text):
         uid = msg[1]
         log("<", "%s %s" % (msg[2], _shown(text)))
@@ -209,8 +259,12 @@ class Rpc:
             return await self._error(uid, CallError(FORMATION, "a CALL has 4 elements"))
         action, payload = msg[2], msg[3]
         raw = type(payload) is memoryview  # a _RAW action: its handler validates the text
+        before = tasks = None
         try:
             name, fn = routes.route(action)
+            if "uwallbox.profiles." + name not in sys.modules:  # loaded for this CALL only
+                before = list(sys.modules)
+                tasks = list(getattr(self.app, "tasks", {}).values())
             handler = getattr(__import__("uwallbox.profiles." + name, None, None, (fn,)), fn)
             if not raw:
                 schema.validate(action, payload)
@@ -219,16 +273,34 @@ class Rpc:
                 result = await result
         except CallError as e:
             self._after.clear()
+            self._release(before, tasks)
             return await self._error(uid, e)
         except Exception as e:  # a handler bug must not kill the connection
             self._after.clear()
+            self._release(before, tasks)
             log("!", "%s failed: %r" % (action, e))
             if isinstance(e, MemoryError):
                 self.app.security_event("MemoryExhaustion", action)
             return await self._error(uid, CallError(INTERNAL, repr(e)[:200]))
-        await self._send([_RESULT, uid, result], action)
+        try:
+            await self._send([_RESULT, uid, result], action)
+        finally:
+            result = None
+            if self._after:
+                before = None
+            self._release(before, tasks)
         while self._after:
             self.app.spawn(*self._after.pop(0))
+
+    def _release(self, before, tasks):
+        """Unload what a CALL imported (BEFORE: the modules loaded until then) unless it started a
+        task (TASKS: those running until then)."""
+        if before is None:
+            return
+        for t in getattr(self.app, "tasks", {}).values():
+            if t not in tasks:
+                return
+        _unload(before)
 
     async def _error(self, uid, e):
         if e.code == FORMATION:

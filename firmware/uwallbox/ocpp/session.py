@@ -28,6 +28,7 @@ from ..log import log
 
 _MAX_MESSAGE = 65536  # largest OCPP message accepted, bytes
 _FALLBACK_AFTER = 3  # failed connections with a new SecurityProfile before going back
+_OOM_LIMIT = const(3)  # connections in a row lost or refused by MemoryError: restart (crashguard)
 _CHANGES_MAX = const(12)  # status changes waiting to be reported, at most
 _IDLE_MS = const(60000)  # the status task's longest sleep
 # A status must last this long to be reported even with MinimumStatusDuration 0: the pilot's
@@ -102,14 +103,21 @@ class Session:
     async def run(self):
         """Keep a connection up until the firmware ends: connect, register, serve, reconnect."""
         app = self.app
-        backoff = fails = 0
+        backoff = fails = oom = 0
+        last = None  # the MemoryError that ended the last connection
         refused = False  # a server certificate was refused since the last connection
         while not self.ending:
+            if oom >= _OOM_LIMIT:  # no heap to stay online: silence would be for good
+                from ..system.crashguard import out_of_memory
+                out_of_memory(app, "%d connections in a row failed: %r" % (oom, last))
             url = self._url()
             log("net", "connecting to " + url)
             try:
                 conn = await ws.connect(url, ("ocpp1.6",), self._headers(), self._ssl(), _MAX_MESSAGE)
             except Exception as e:
+                oom, last = (oom + 1, e) if isinstance(e, MemoryError) else (0, None)
+                if oom >= _OOM_LIMIT:
+                    continue
                 if isinstance(e, ValueError) and url.startswith("wss:") and not refused:
                     refused = True  # mbedtls: the server's certificate was rejected
                     app.security_event("InvalidCentralSystemCertificate", str(e).strip())
@@ -131,6 +139,9 @@ class Session:
                 await app.rpc.serve(conn)
             except Exception as e:
                 log("net", "connection lost (%r)" % e)
+                oom, last = (oom + 1, e) if isinstance(e, MemoryError) else (0, None)
+            else:
+                oom = 0
             finally:
                 self.connected = False
                 self.online.clear()

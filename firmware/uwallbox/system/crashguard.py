@@ -91,6 +91,21 @@ def crashed(board, exc):
         machine.reset()
 
 
+def out_of_memory(app, why):
+    """The firmware cannot allocate what it needs to stay online (WHY): each transaction ends
+    with reason Reboot in the journal (if that fails too, the boot ends it with PowerLoss), then
+    a restart through the crash guard, WHY in crash.log."""
+    import gc
+    gc.collect()
+    log("!", "out of memory: %s: restarting" % why)
+    for c in app.connectors:
+        try:
+            c.stop("Reboot")
+        except Exception:
+            pass
+    crashed(app.board, MemoryError(why))
+
+
 async def watch():
     """Application task: arms and feeds the watchdog (production builds); clears the crash
     count once the application has run _STABLE_S seconds."""
