@@ -64,8 +64,9 @@ def test_hostile_frame_campaign(csms, charge_point, image, monkeypatch):
     assert "crash" not in cp.log(), "the crash guard ran"
     assert not (cp.state_dir / "crash.log").exists()
     heap = [b for _, b in r["heap"]]
-    assert r["heap_growth_per_1000_b"] <= FLAT_PER_1000, r["heap"]
     assert max(heap) - min(heap) <= NOISE, r["heap"]
+    if len(heap) >= 5:  # a slope needs samples: the full campaign (make soak) has 10
+        assert r["heap_growth_per_1000_b"] <= FLAT_PER_1000, r["heap"]
     # a normal session afterwards
     tx = start_session(cp, csms, "AFTER")
     mark = csms.mark()
