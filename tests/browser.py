@@ -31,6 +31,11 @@ def _require():
 @pytest.fixture(scope="session")
 def browser():
     _require()
+    import asyncio
+    if asyncio.events._get_running_loop() is not None:
+        # an earlier test in this worker left an event loop marked as running in this thread (none
+        # runs here: pytest calls tests synchronously); Playwright's sync API refuses to start then
+        asyncio.events._set_running_loop(None)
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)

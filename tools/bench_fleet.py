@@ -74,7 +74,7 @@ def cpu_window(pids, window):
 def run(n, window, micropython, timeout):
     args = launch.argparse.Namespace(id="CP001", settings=None, build=None, micropython=micropython,
                                      heapsize=None, connectors=1, control=None, frozen=False, web=0,
-                                     admin_password=None)
+                                     admin_password=None, meter="plant", meter_start=0)
     state = Path(tempfile.mkdtemp(prefix="uwallbox-fleet-"))
     csms = Csms(log=None).start()
     chargers = []
