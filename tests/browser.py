@@ -1,5 +1,7 @@
 """Headless Chromium for the page tests: Debian's `chromium`, driven by Playwright for Python
-(the system browser: Playwright's own browser download is never used).
+(the system browser: Playwright's own browser download is never used). The fixtures are registered
+once, in conftest.py: a test module that imported them again would get a second session-scoped
+Playwright in the same worker, which Playwright's sync API refuses ("inside the asyncio loop").
 
     def test_page(page):          # a fresh page (own context: cookies do not leak between tests)
         page.goto(url)
@@ -31,11 +33,6 @@ def _require():
 @pytest.fixture(scope="session")
 def browser():
     _require()
-    import asyncio
-    if asyncio.events._get_running_loop() is not None:
-        # an earlier test in this worker left an event loop marked as running in this thread (none
-        # runs here: pytest calls tests synchronously); Playwright's sync API refuses to start then
-        asyncio.events._set_running_loop(None)
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from browser import browser, page, shoot  # noqa: F401  (fixtures)
+from browser import shoot  # (the browser and page fixtures come from conftest.py)
 from harness import ROOT, Csms, SimChargePoint, connector, free_port, registered
 
 PASSWORD = "uwallbox-sim"  # sim/launch.py's default on a fresh state folder
