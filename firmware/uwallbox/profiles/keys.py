@@ -15,10 +15,12 @@ upload. Imported only while a certificate is requested or installed.
 import asyncio
 import os
 
+import pem
 import x509
 
 from .. import files
 from ..flash import store
+from ..log import log
 
 CP = (files.CP_KEY, files.CP_NEW_KEY, files.CP_CSR)  # (key in use, pending key, provisioned CSR)
 V2G = (files.V2G_KEY, files.V2G_NEW_KEY, files.V2G_CSR)
@@ -61,6 +63,18 @@ async def request(app, which):
     finally:
         forget_crypto()
     return req
+
+
+async def request_pem(app, which, what):
+    """request() as the PEM text of a SignCertificate, or None when the heap has no room now: then
+    logged and reported as the security event MemoryExhaustion (WHAT: the trigger), no crash; the
+    CSMS may trigger again."""
+    try:
+        return pem.to_pem(await request(app, which), "CERTIFICATE REQUEST")
+    except MemoryError:
+        log("sec", "no heap to make a key now (%s)" % what)
+        app.security_event("MemoryExhaustion", what)
+        return None
 
 
 def owner(cert, which):

@@ -243,13 +243,10 @@ async def _sign(app):
     cfg = app.config
     wait = cfg["CertSigningWaitMinimum"]
     from . import keys
-    try:
-        csr = await keys.request(app, keys.V2G)
-    except MemoryError:  # not now: no crash, the CSMS may trigger again
-        log("pnc", "no heap to make a V2G key now")
-        app.security_event("MemoryExhaustion", "SignV2GCertificate")
+    csr = await keys.request_pem(app, keys.V2G, "SignV2GCertificate")
+    if csr is None:
         return
-    req = {"csr": pem.to_pem(csr, "CERTIFICATE REQUEST"), "certificateType": _V2G}
+    req = {"csr": csr, "certificateType": _V2G}
     del csr
     for _ in range(cfg["CertSigningRepeatTimes"] + 1):
         _signed.clear()

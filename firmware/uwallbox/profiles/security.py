@@ -154,13 +154,9 @@ def _log_status(app):
 async def _sign_certificate(app):
     """SignCertificate with the provisioned cp.csr, else the CSR of a new key made now."""
     from . import keys
-    try:
-        csr = await keys.request(app, keys.CP)
-    except MemoryError:  # not now: no crash, the CSMS may trigger again
-        log("sec", "no heap to make a key now")
-        app.security_event("MemoryExhaustion", "SignChargePointCertificate")
-        return
-    await send(app, "SignCertificate", {"csr": pem.to_pem(csr, "CERTIFICATE REQUEST")})
+    csr = await keys.request_pem(app, keys.CP, "SignChargePointCertificate")
+    if csr is not None:
+        await send(app, "SignCertificate", {"csr": csr})
 
 
 _TRIGGERS = {
