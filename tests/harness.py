@@ -166,6 +166,11 @@ def registered(cp, csms, timeout=30):
     return cp.api.wait(lambda s: s["ocpp"]["registration"] == "Accepted" and s["ocpp"]["connected"], timeout)
 
 
+def offline(cp, timeout=15):
+    """Wait until CP has lost its CSMS link; its GET /state then."""
+    return cp.api.wait(lambda s: not s["ocpp"]["connected"], timeout)
+
+
 def online(csms, cp, connectors=1):
     """Registered, and every connector has reported Available."""
     cp.api.wait(lambda s: s["ocpp"]["registration"] == "Accepted" and s["ocpp"]["connected"], 30)

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from harness import Csms, configure, connector, online, registered, start_session, status
+from harness import Csms, configure, connector, offline, online, registered, start_session, status
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -122,7 +122,7 @@ def test_cache_learns_from_start_and_stop_answers_of_an_offline_session(csms, ch
     configure(csms, cp, "AllowOfflineTxForUnknownId", "true")
     port = csms.port
     csms.stop()
-    cp.api.wait(lambda s: not s["ocpp"]["connected"], 15)
+    offline(cp)
     cp.api.ev(plug=True, charge=True, max_a=16)
     cp.api.rfid("LATEBLOCK")  # unknown, offline: allowed
     cp.api.wait(lambda s: connector(s)["status"] == "Charging", 15)
@@ -136,7 +136,7 @@ def test_cache_learns_from_start_and_stop_answers_of_an_offline_session(csms, ch
         cp.api.wait(lambda s: s["ocpp"]["queued"] == 0, 15)
     finally:
         back.stop()
-    cp.api.wait(lambda s: not s["ocpp"]["connected"], 15)
+    offline(cp)
     cp.api.ev(plug=True, charge=True, max_a=16)
     cp.api.rfid("LATEBLOCK")  # offline again: the cache says Blocked
     cp.api.wait(lambda s: "LATEBLOCK refused" in cp.log(), 10)

@@ -1,7 +1,7 @@
 """Core profile end to end: every CSMS request, authorization rules, availability, reset."""
 import pytest
 
-from harness import Csms, configure, connector, registered, start_session, status
+from harness import Csms, configure, connector, offline, registered, start_session, status
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -197,7 +197,7 @@ def test_clear_cache_and_offline_cached_card(csms, charge_point):
     cp.api.ev(plug=False)
     port = csms.port
     csms.stop()
-    cp.api.wait(lambda s: not s["ocpp"]["connected"], 15)
+    offline(cp)
     cp.api.ev(plug=True, charge=True)
     cp.api.rfid("CACHED")  # offline: the cache knows the card (LocalAuthorizeOffline)
     cp.api.wait(lambda s: connector(s)["status"] == "Charging", 15)
@@ -214,7 +214,7 @@ def test_clear_cache_and_offline_cached_card(csms, charge_point):
         cp.api.ev(plug=False)
     finally:
         back.stop()
-    cp.api.wait(lambda s: not s["ocpp"]["connected"], 15)
+    offline(cp)
     cp.api.ev(plug=True, charge=True)
     cp.api.rfid("CACHED")  # offline again, and the cache is empty: refused
     cp.api.wait(lambda s: "CACHED refused" in cp.log(), 10)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import Csms, connector, registered
+from harness import Csms, connector, offline, registered
 from mpyrun import MICROPYTHON, MPY_DIR, mpy_env, run_mpy
 
 
@@ -57,7 +57,7 @@ def test_offline_card_from_local_list(csms, charge_point):
     assert answer == {"status": "Accepted"}
     assert csms.call(cp.id, ("GetLocalListVersion", {})) == {"listVersion": 7}
     csms.stop()
-    cp.api.wait(lambda s: not s["ocpp"]["connected"], timeout=15)
+    offline(cp)
     cp.api.ev(plug=True, charge=True, max_a=16)
     cp.api.wait(lambda s: connector(s)["status"] == "Preparing")
     cp.api.rfid("BLOCKED1")  # refused from the list

@@ -6,13 +6,9 @@ import time
 
 import pytest
 
-from harness import Csms, configure, connector, energy_wh, registered, start_session
+from harness import Csms, configure, connector, energy_wh, offline, registered, start_session
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def offline(cp):
-    return cp.api.wait(lambda s: not s["ocpp"]["connected"], timeout=15)
 
 
 def test_offline_session_delivered_in_order(csms, charge_point):

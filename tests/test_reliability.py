@@ -1,7 +1,7 @@
 """Reliability under faults and hostile input (issue 18): the link, the journal, the heap."""
 import pytest
 
-from harness import configure, connector, registered, start_session
+from harness import configure, connector, offline, registered, start_session
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -54,7 +54,7 @@ def test_power_cuts_with_the_csms_down_lose_no_stop(csms, charge_point):
     cp.api.wait(lambda s: s["ocpp"]["queued"] == 0, 30)
     port = csms.port
     csms.stop()
-    cp.api.wait(lambda s: not s["ocpp"]["connected"], 15)
+    offline(cp)
     cp.kill()
     cp.restart()  # B ends with PowerLoss, queued: the CSMS is down
     cp.api.ev(plug=False)
