@@ -44,10 +44,9 @@ class Journal:
     def _save_counters(self):
         store.save(files.JOURNAL_COUNTERS, {"ref": self.ref, "seq": self.seq})
 
-    def new_ref(self, floor=0):
-        """A transaction reference never used before on this flash (above FLOOR: a transaction
-        file a power cut left), saved before it is returned."""
-        self.ref = max(self.ref, floor) + 1
+    def new_ref(self):
+        """A transaction reference never used before on this flash, saved before it is returned."""
+        self.ref += 1
         self._save_counters()
         return self.ref
 
