@@ -55,11 +55,23 @@ class ConnectionClosed(WebSocketError):
         self.reason = reason
 
 
-def _mask(mv, key):
-    # XOR with the repeated key as one big int: C speed, no per-byte Python loop
-    n = len(mv)
-    k = int.from_bytes((key * (n // 4 + 1))[:n], "big")
-    return (int.from_bytes(mv, "big") ^ k).to_bytes(n, "big")
+def _mask(b, start, n, key):
+    # XOR B[start:start+n] with the repeated KEY in place: no temporary the size of a chunk (a
+    # big-int XOR made five, ~2.5 KB per 512 B, which a fragmented heap may not have)
+    k0, k1, k2, k3 = key
+    end = start + n
+    i = start
+    while i + 4 <= end:
+        b[i] ^= k0
+        b[i + 1] ^= k1
+        b[i + 2] ^= k2
+        b[i + 3] ^= k3
+        i += 4
+    j = 0
+    while i < end:
+        b[i] ^= key[j]
+        i += 1
+        j += 1
 
 
 async def connect(url, subprotocols=("ocpp1.6",), headers=None, ssl=None, max_size=65536, timeout=10):
@@ -164,7 +176,8 @@ class Connection:
         off = 0
         while True:  # header + first chunk, then the next chunks
             m = min(n - off, _CHUNK)
-            b[h : h + m] = _mask(mv[off : off + m], key)
+            b[h : h + m] = mv[off : off + m]
+            _mask(b, h, m, key)
             off += m
             self._w.write(memoryview(b)[: h + m])
             await self._w.drain()

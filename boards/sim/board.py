@@ -15,6 +15,8 @@ estimated; see sim/mpy/simmeter.py; sdm120 makes the board single-phase), UWB_SI
 import gc
 import os
 
+from uwallbox.flash import store  # noqa: F401  (the plants use the firmware's own: its heap is the firmware's)
+
 gc.collect()
 _heap0 = gc.mem_alloc()
 import machine  # noqa: E402  (the mocked hardware; on a device it is in ROM, not on the heap)

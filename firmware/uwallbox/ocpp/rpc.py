@@ -14,7 +14,8 @@ from . import jsonscan, routes, schema
 
 _CALL, _RESULT, _ERROR = 2, 3, 4
 _TIMEOUT = 30  # seconds to wait for the CSMS's answer
-_DEPTH = const(4)  # JSON nesting opened up when a frame is sent in pieces
+_DEPTH = const(6)  # JSON nesting opened up when a frame is sent in pieces (a MeterValues
+# sampledValue list is opened too: each piece is ~100 B, never the whole ~1 KB list)
 _PREVIEW = const(300)  # characters of a frame shown in the log
 _RX = const(4096)  # frames up to this size are received into one preallocated buffer (a
 # SendLocalList of SendLocalListMaxLength entries fits; larger frames get a buffer of their own)
@@ -153,7 +154,7 @@ class Rpc:
         def pieces():
             for p in _parts(frame):
                 if seen[1] < _PREVIEW:
-                    seen[0] += p
+                    seen[0] += p if len(p) <= _PREVIEW else p[:_PREVIEW]
                 seen[1] += len(p)
                 yield p
         try:

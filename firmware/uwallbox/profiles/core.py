@@ -64,7 +64,11 @@ def get_configuration(app, p):
 
 
 def _entry(cfg, k, s):
-    return {"key": k, "readonly": bool(s[1] & cfgmod.RO or k in cfg.fixed), "value": cfgmod.text(cfg[k])}
+    # the value as cfg[k] gives it, without keeping a default the firmware never reads
+    v = cfg.fixed.get(k)
+    if v is None:
+        v = cfg.values.get(k, s[2])
+    return {"key": k, "readonly": bool(s[1] & cfgmod.RO or k in cfg.fixed), "value": cfgmod.text(v)}
 
 
 def _every_key(cfg):
