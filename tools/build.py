@@ -124,7 +124,7 @@ def main(argv=None):
     mpy = sum(s for n, s in files if n.endswith(".mpy"))
     print(f"  {'total':<{width}}  {total:>7,} B in {len(files)} files ({mpy:,} B of .mpy bytecode)")
     print(f"{'production' if not args.dev else 'development'} build in {out}: "
-          f"mpy v{version} bytecode, for MicroPython 1.22 or later (tested on 1.29)")
+          f"mpy v{version} bytecode, for MicroPython 1.22 or later (tested on 1.28)")
 
 
 if __name__ == "__main__":
