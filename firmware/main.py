@@ -28,6 +28,12 @@ if crashguard.may_start(board):
                 from uwallbox.web import setup
                 setup.run(board, netup.credentials() is not None)  # restarts after a save
         from uwallbox.app import App
+        # Collect every 4 KB allocated, not only when the heap is full: the live objects stay
+        # packed low and large blocks stay free above them (a full heap collected late is left
+        # in pieces). Measured on the 32-bit build: the bench scenario fits in ~6 KiB less.
+        # A collection of a 112 KiB ESP32 heap takes a few ms, a few times a second at most.
+        import gc
+        gc.threshold(4096)
         app = App(board)
         try:
             asyncio.run(app.run())
