@@ -25,8 +25,8 @@
 # - Counters (tools/bench/cpu.py, tests; running totals, `_counts_reset()` zeroes them):
 #   `_adc_reads[pin_id]` ADC reads of that pin; `_counts["pwm"]` PWM duty writes (duty_u16(d)
 #   calls, changed or not), `_counts["pin"]` output Pin writes, `_counts["flash"]` files the
-#   firmware opens for writing or appending (the builtin open() is wrapped; the simulator's own
-#   files, named sim_*, are left out).
+#   firmware opens for writing or appending once `_count_flash()` has wrapped the builtin open()
+#   (the simulator's own files, named sim_*, are left out).
 import time
 import micropython
 import _thread
@@ -79,18 +79,17 @@ def _counts_reset():
         _counts[k] = 0
 
 
-def _wrap_open():
+def _count_flash():
+    """Count in _counts["flash"] the files opened for writing from now on (wraps the builtin
+    open(); only on demand: the wrapper, a function of this module, keeps it alive)."""
     import builtins
-    real = builtins.open
+    real = open
 
-    def open(path, mode="r", *args, **kw):
+    def counting_open(path, mode="r", *args, **kw):
         if ("w" in mode or "a" in mode or "+" in mode) and not str(path).split("/")[-1].startswith("sim_"):
             _counts["flash"] += 1
         return real(path, mode, *args, **kw)
-    builtins.open = open
-
-
-_wrap_open()
+    builtins.open = counting_open
 
 
 def _notify(pin_id, value):

@@ -693,3 +693,19 @@ async def test_timer_adc_reads_per_second_per_connector_at_most_1000():
         evse_mod.stop_timer()
     per_s = reads * 1000000 // us
     assert 500 <= per_s <= 1000, per_s           # 9 pilot + 1 PP read every 10.2 ms: 980
+
+
+def test_mock_counts_hardware_writes():
+    # the counters tools/bench/cpu.py reads: PWM duty writes, output Pin writes, flash files
+    from uwallbox.flash import store
+    e = make()
+    run(e)
+    machine._count_flash()
+    machine._counts_reset()
+    run(e, 5)                                     # nothing changes: nothing written
+    assert machine._counts == {"pwm": 0, "pin": 0, "flash": 0}, machine._counts
+    charging(e)                                   # the offer, the lock, the RCD test, the relay
+    assert machine._counts["pwm"] >= 1 and machine._counts["pin"] >= 3, machine._counts
+    store.save("cfg.json", {"a": 1})
+    store.save("sim_x.json", {"a": 1})            # the simulator's own files are not counted
+    assert machine._counts["flash"] == 1, machine._counts

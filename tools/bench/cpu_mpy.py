@@ -21,6 +21,7 @@ import fakes
 import machine
 from uwallbox.hw.pilot import BURST, WINDOW
 
+machine._count_flash()
 STEPS = int(sys.argv[1])
 SECONDS = int(sys.argv[2])
 STEP_US = 10200                      # hw/evse.py: the timer period
