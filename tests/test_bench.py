@@ -17,6 +17,7 @@ ROWS = {  # row -> a figure it must hold (a path in its JSON)
     "web": ("mpy", "status"),
     "crypto": ("csr_sign_heap_b",),
     "meter": ("poll_bytes",),
+    "cpu": ("adc_reads_per_s",),
 }
 
 

@@ -6,9 +6,11 @@ connectors), reset between examples. After every step:
   in state C with the PWM on, the RCD quiet, the socket locked, an authorized transaction and a
   passed RCD self-test since the plug-in; the PWM never offers more than the board's or the
   cable's rating) and every relay opening it timed took less than 100 ms;
-- the snapshot (GET /state, taken between two Evse steps) agrees: a closed relay means state C,
-  an offer of 6 A or more, its duty on the pilot and no fault; the offer never exceeds the
-  board's 32 A nor the cable's rating;
+- the snapshot (GET /state, taken between two Evse steps) agrees: a closed relay means the
+  firmware reads C, an offer of 6 A or more, its duty on the pilot and no fault, and the EV is in
+  C or left it less than 100 ms ago (the time IEC 61851-1 gives to open; the firmware's pilot
+  window may take a few 10 ms steps to see a lower level); the offer never exceeds the board's
+  32 A nor the cable's rating;
 - every StatusNotification so far pairs its status and error code as OCPP 1.6 requires, and the
   CSMS saw no schema violation.
 About 200 steps by default; UWB_SOAK=1 plays thousands.
@@ -161,7 +163,8 @@ class Safety(RuleBasedStateMachine):
             assert c["fault"] != "InternalError", c
             if c["relay"]:
                 Safety.closed += 1
-                assert c["cp"] == "C" and ev["state"] == "C" and c["fault"] is None, c
+                assert c["cp"] == "C" and c["fault"] is None, c
+                assert ev["state"] == "C" or (ev["left_ms"] is not None and ev["left_ms"] < 100), c
                 assert c["offered_a"] >= 6 and 0 < c["pwm_duty"] < 100, c
             assert c["offered_a"] <= BOARD_A, c
             if ev["plug"]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import bench_crypto
 import bench_localauth
-from bench import footprint, safety, scenario, smart, throughput, web
+from bench import cpu, footprint, safety, scenario, smart, throughput, web
 from bench.launch import LaunchFailed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +40,7 @@ SIZES = {  # full run, --quick
     "cards": (1000, 100), "heap": ((32, 256, 1), (256, 512, 256)), "calls": (2000, 200),
     "batches": (4, 2), "samples": (50, 5), "list_cards": (10000, 1000), "smart_runs": (30, 3), "boots": (5, 1),
     "fleet": (((10, 30), 10), ((3,), 2)),  # fleet sizes, CPU window s
+    "cpu": ((5000, 3600), (200, 60)),  # Evse steps timed, simulated seconds counted
 }
 
 
@@ -200,6 +201,36 @@ def _crypto_text(r):
             f"CertificateSigned, InstallCertificate and SignedUpdateFirmware: nothing is imported at boot")
 
 
+def _cpu(size):
+    return cpu.measure(*size["cpu"])
+
+
+def _cpu_text(r):
+    i, c = r["idle"], r["charging"]
+
+    def esp(mhz):
+        e = r["esp32"][str(mhz)]
+        return (f"{mhz} MHz **{e['idle']['core_pct']:.0f} % idle, {e['charging']['core_pct']:.0f} % charging** "
+                f"({e['charging']['step_us']} us a step: {e['charging']['python_us']} Python + "
+                f"{e['charging']['reads_us']} ADC)")
+    a = r["assumptions"]
+    return (f"{c['adc_reads_per_s']:.0f} ADC reads/s per connector ({r['burst']} pilot + 1 PP a step, "
+            f"{r['steps_per_s']} steps/s); PWM writes/s {i['pwm_writes_per_s']:.0f} idle, "
+            f"{c['pwm_writes_per_s']:.0f} charging; flash writes/h {i['flash_writes_per_h']:.0f} idle, "
+            f"{c['flash_writes_per_h']:.0f} charging; unix port: a step p50 {i['step_us']['median']:.0f} / p99 "
+            f"{i['step_us']['p99']:.0f} us idle, {c['step_us']['median']:.0f} / {c['step_us']['p99']:.0f} us "
+            f"charging; a second {i['second_ms']:.1f} ms idle, {c['second_ms']:.1f} ms charging; "
+            f"ESP32 estimate, share of one core per connector: {esp(240)}; {esp(160)}",
+            f"tools/bench/cpu_mpy.py under the 32-bit micropython, sim board, connector 1 of the App: "
+            f"{i['step_us']['n']:,} Evse steps timed one by one (time.ticks_us), then {r['sim_seconds']:,} "
+            f"simulated seconds (98 steps, the metering tick, the status updates; clocks and the plant's meter "
+            f"moved 1 s each) counted in the mocked hardware, idle (no EV) and charging (32 A, 3 phases). "
+            f"Estimate (docs/ESP32.md, CPU budget): the step's Python (its time less the mocked reads, "
+            f"{r['mock_read_us']:.2f} us each) x {a['240']['slowdown']} at 240 MHz, x {a['160']['slowdown']} at "
+            f"160 MHz, plus {a['240']['read_us']} / {a['160']['read_us']} us a read_uv(): assumptions, not "
+            f"measured on a board")
+
+
 def _t(s, unit="ms", scale=1, fmt=".1f"):
     """'median unit (min-max)' of a spread."""
     return f"{s['median'] * scale:{fmt}} {unit} ({s['min'] * scale:{fmt}}-{s['max'] * scale:{fmt}})"
@@ -239,6 +270,7 @@ ROWS = (
     ("web", "Web page", _web, _web_text),
     ("crypto", "Signatures and keys", _crypto, _crypto_text),
     ("meter", "Meter polling", _meter, _meter_text),
+    ("cpu", "CPU budget", _cpu, _cpu_text),
 )
 
 

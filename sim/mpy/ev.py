@@ -31,8 +31,10 @@ Checks (for the safety tests), on every output change of the connector:
   or the cable's while plugged; also when the relay opens more than 100 ms after the EV left C/D
   (or is still closed 100 ms later, noticed by `check()`).
 - `relay_open_latency_ms` (module level, and per Ev `latency_ms`): the time from the moment the EV
-  left C/D (plug/charge changed by `update()`) or `rcd` was injected while the relay was closed, to
-  the relay output opening.
+  left C/D (plug/charge/ventilation/pilot_short changed by `update()`; D counts as C only with the
+  board's VENTILATION) or `rcd` was injected while the relay was closed, to the relay output
+  opening. The snapshot's `left_ms` is that time so far while the relay is still closed (None
+  otherwise): the firmware has 100 ms to notice, a snapshot may fall within them.
 """
 import time
 
@@ -290,14 +292,14 @@ class Ev:
                 raise ValueError("%s: boolean expected" % k)
         t = time.ticks_us()
         self.meter.integrate(t)
-        was_on = self.relay_out() and self.state() in ("C", "D")
+        was_on = self.relay_out() and self._may_draw(self.state())
         was_rcd = self.rcd
         if d.get("plug") and not self.plug:
             self._tested = False
         for k, v in d.items():
             setattr(self, k, float(v) if k == "max_a" else v)
         if self.relay_out() and self._left_us is None:
-            if (was_on and self.state() not in ("C", "D")) or (self.rcd and not was_rcd):
+            if (was_on and not self._may_draw(self.state())) or (self.rcd and not was_rcd):
                 self._left_us = t
                 self._left_flagged = False
         self._levels()
@@ -306,8 +308,18 @@ class Ev:
         if fields is EV_FIELDS:  # (after the pins: the firmware sees the change at once)
             store.save(self._path, {k: getattr(self, k) for k in EV_FIELDS})
 
+    def _may_draw(self, st):
+        return st == "C" or (st == "D" and self._vent_ok)
+
+    def left_ms(self):
+        """Ms since the EV left C/D with the relay still closed, None when no opening is due."""
+        if self._left_us is None:
+            return None
+        return time.ticks_diff(time.ticks_us(), self._left_us) / 1000
+
     def snapshot(self):
         d = {k: getattr(self, k) for k in EV_FIELDS}
+        d["left_ms"] = self.left_ms()
         d["faults"] = {k: getattr(self, k) for k in FAULT_FIELDS}
         d["state"] = self.state()
         d["amps"] = self.amps()

@@ -22,6 +22,11 @@
 # - `_pwm_state(pin_id)` -> (freq, duty_u16) or None; `_pins_out[pin_id]` -> output level.
 # - `_reset_pending`: set by reset(); `_idle_loop()` raises SystemExit(75) when it is set (a
 #   SystemExit raised inside a scheduled callback is printed and swallowed by the VM).
+# - Counters (tools/bench/cpu.py, tests; running totals, `_counts_reset()` zeroes them):
+#   `_adc_reads[pin_id]` ADC reads of that pin; `_counts["pwm"]` PWM duty writes (duty_u16(d)
+#   calls, changed or not), `_counts["pin"]` output Pin writes, `_counts["flash"]` files the
+#   firmware opens for writing or appending once `_count_flash()` has wrapped the builtin open()
+#   (the simulator's own files, named sim_*, are left out).
 import time
 import micropython
 import _thread
@@ -58,9 +63,33 @@ _pwms = {}            # pin_id -> PWM (active)
 _sample_us = 0        # virtual instant (us) of the ADC read in progress
 _ADC_STEP_US = 27     # virtual time between two ADC reads: coprime with the 1000 us PWM period,
                       # 38 successive reads cover one period with a 27 us grid (any duty 3-97 %
-                      # shows both levels)
+                      # shows both levels). The clock only moves with reads: a 9-read burst (an
+                      # Evse step) starts 243 us of phase after the one before, as the ESP32's
+                      # 10.2 ms step moves each burst 200 us (hw/pilot.py)
 _reset_pending = False
 _RESET_FILE = "sim_reset_cause"
+_adc_reads = {}       # pin_id -> ADC reads (keys made by ADC(): counting allocates nothing)
+_counts = {"pwm": 0, "pin": 0, "flash": 0}
+
+
+def _counts_reset():
+    for k in _adc_reads:
+        _adc_reads[k] = 0
+    for k in _counts:
+        _counts[k] = 0
+
+
+def _count_flash():
+    """Count in _counts["flash"] the files opened for writing from now on (wraps the builtin
+    open(); only on demand: the wrapper, a function of this module, keeps it alive)."""
+    import builtins
+    real = open
+
+    def counting_open(path, mode="r", *args, **kw):
+        if ("w" in mode or "a" in mode or "+" in mode) and not str(path).split("/")[-1].startswith("sim_"):
+            _counts["flash"] += 1
+        return real(path, mode, *args, **kw)
+    builtins.open = counting_open
 
 
 def _notify(pin_id, value):
@@ -163,6 +192,7 @@ class Pin:
             _pins_out[self._id] = 0
 
     def _set(self, v):
+        _counts["pin"] += 1
         v = 1 if v else 0
         old = _pins_out.get(self._id)
         _pins_out[self._id] = v
@@ -260,6 +290,7 @@ class PWM:
     def duty_u16(self, d=None):
         if d is None:
             return self._duty
+        _counts["pwm"] += 1
         d = int(d)
         if d < 0 or d > 65535:
             raise ValueError("duty_u16 must be from 0 to 65535")
@@ -306,6 +337,7 @@ class ADC:
         self._id = _pin_id(pin)
         self._atten = ADC.ATTN_0DB if atten is None else atten
         self._bits = 12
+        _adc_reads.setdefault(self._id, 0)
 
     def init(self, *, atten=None):
         if atten is not None:
@@ -320,6 +352,7 @@ class ADC:
     def read_uv(self):
         global _sample_us
         _sample_us += _ADC_STEP_US
+        _adc_reads[self._id] += 1
         fn = _adc_sources.get(self._id)
         uv = fn() if fn is not None else 0
         full = ADC._FULL[self._atten]
@@ -352,9 +385,9 @@ class Timer:
     def init(self, mode=PERIODIC, period=-1, callback=None, freq=-1, tick_hz=1000):
         self.deinit()
         if freq > 0:
-            period = max(1, 1000 // freq)
-        elif tick_hz != 1000 and period > 0:
-            period = max(1, period * 1000 // tick_hz)
+            period = max(1, int(1000000 // freq))      # microseconds from here on
+        elif period > 0:
+            period = max(1, period * 1000000 // tick_hz)
         if period <= 0:
             raise ValueError("period")
         self._cb = callback
@@ -366,14 +399,15 @@ class Timer:
         _thread.start_new_thread(self._run, (st, period, mode))
 
     def _run(self, st, period, mode):
-        # no heap allocation in this loop: ints only, preallocated bound method and argument
+        # PERIOD in us. No heap allocation in this loop: ints only, preallocated bound method
+        # and argument
         sched = micropython.schedule
         disp = self._disp
-        nxt = time.ticks_add(time.ticks_ms(), period)
+        nxt = time.ticks_add(time.ticks_us(), period)
         while st[0]:
-            d = time.ticks_diff(nxt, time.ticks_ms())
+            d = time.ticks_diff(nxt, time.ticks_us())
             if d > 0:
-                time.sleep_ms(d)
+                time.sleep_us(d)
             if not st[0]:
                 break
             if not st[1]:
@@ -385,8 +419,8 @@ class Timer:
             if mode == Timer.ONE_SHOT:
                 break
             nxt = time.ticks_add(nxt, period)
-            if time.ticks_diff(time.ticks_ms(), nxt) > period:
-                nxt = time.ticks_add(time.ticks_ms(), period)   # fell behind: resynchronise
+            if time.ticks_diff(time.ticks_us(), nxt) > period:
+                nxt = time.ticks_add(time.ticks_us(), period)   # fell behind: resynchronise
 
     def _dispatch(self, st):
         st[1] = 0

@@ -108,8 +108,12 @@ def test_relay_closes_only_after_debounced_c():
     EV.update({"charge": True})
     e.step()
     assert not e.relay            # one C sample: not yet
-    e.step()
-    assert e.relay and e.cp == "C"
+    n = 1
+    while not e.relay and n < 10:
+        e.step()
+        n += 1
+    # a second C sample, from a burst that saw the high level itself (the pilot window)
+    assert e.relay and e.cp == "C" and e.pilot.fresh and n <= 6, n
 
 
 def test_ev_leaving_c_opens_relay_next_step():
@@ -156,7 +160,7 @@ def test_rcd_trip_opens_and_latches_ground_failure():
     run(e, 3)
     assert e.fault is None and e.cp == "A"
     EV.update({"plug": True})
-    run(e, 5)
+    run(e, 10)
     assert e.relay                # charges again (charge and allow still set)
 
 
@@ -373,7 +377,7 @@ def test_diode_fault():
     e = make()
     EV.update({"plug": True, "diode_fault": True})
     e.allow = True
-    run(e, 6)
+    run(e, 12)                    # the low level: over a whole pilot window of PWM
     assert e.fault == "EVCommunicationError" and not e.relay and e.pilot.duty == 100.0
     EV.update({"diode_fault": False, "plug": False})
     run(e, 3)
@@ -410,7 +414,7 @@ def test_limit_below_6a_standby():
     run(e)
     assert e.cp == "B" and not e.relay
     e.limit_a = 10.0
-    run(e, 5)
+    run(e, 10)                    # 16.7 %: a 10-read burst sees the high level 1 step in 3
     assert e.relay and e.offered_a == 10.0 and abs(e.pilot.duty - 16.667) < 0.01
     assert abs(EV.amps() - 10.0) < 0.01, EV.amps()
     e.limit_a = None
@@ -434,7 +438,7 @@ def test_offered_current_is_the_minimum():
     run(e)
     assert e.offered_a == 16.0
     EV.update({"max_a": 10.0, "charge": True})
-    run(e, 5)
+    run(e, 10)
     assert e.relay and EV.amps() == 10.0 and e.offered_a == 16.0
 
 
@@ -602,3 +606,106 @@ def test_plant_flags_safety_violations():
     assert len(plant.violations) == 1 and "still closed" in plant.violations[0]["what"]
     e.step()
     assert EV.latency_ms[-1] >= 100
+
+
+# -- the pilot's sampling budget (hw/pilot.py: BURST reads a step, levels over WINDOW steps)
+
+def _until_open(e, n=20):
+    """Steps until the contactor is open (at most N)."""
+    k = 0
+    while e.relay and k < n:
+        e.step()
+        k += 1
+    return k
+
+
+def test_leaving_c_opens_within_the_pilot_window_at_any_phase():
+    # a step's burst sees a fifth of the PWM period: wherever in the period the EV leaves C,
+    # the contactor opens within WINDOW + 1 steps (61 ms), at 6 A (10 %: the high level lasts
+    # 100 us) as at 32 A
+    from uwallbox.hw.pilot import WINDOW
+    e = charging(make())
+    seen = set()
+    for limit in (6.0, None):
+        e.limit_a = limit
+        for shift in range(0, 1000, 29):
+            EV.update({"charge": True})
+            run(e, 20)
+            assert e.relay, (limit, shift)
+            machine._sample_us += shift           # the PWM phase of the next read
+            EV.update({"charge": False})
+            n = _until_open(e)
+            seen.add(n)
+            assert 1 <= n <= WINDOW + 1, (limit, shift, n)
+    assert max(seen) > 1, seen                    # some phases did need the window
+    EV.update({"charge": True})
+    run(e, 20)
+    EV.update({"pilot_short": True}, plant.FAULT_FIELDS)
+    assert _until_open(e) == 1                    # E: every read says so, the next step opens
+    assert plant.violations == [], plant.violations
+
+
+def test_a_brief_c_never_closes_on_stale_readings():
+    # the EV asks for energy for 1..8 steps, then stops: the contactor may close only while it
+    # is in C (the plant flags a relay closed in B), at any phase, at 6 A and at 32 A
+    e = session(make())
+    for limit in (6.0, None):
+        e.limit_a = limit
+        run(e, 6)
+        for k in range(1, 9):
+            for shift in (0, 111, 357, 600, 845):
+                machine._sample_us += shift
+                EV.update({"charge": True})
+                run(e, k)
+                EV.update({"charge": False})
+                assert _until_open(e) <= 6
+                run(e, 6)
+                assert not e.relay and e.cp == "B", (limit, k, shift, e.cp)
+    assert plant.violations == [], plant.violations
+
+
+def test_adc_reads_per_step():
+    from uwallbox.hw.pilot import BURST
+    e = charging(make())
+    c = board.CONNECTORS[0]
+    machine._counts_reset()
+    run(e, 10)
+    assert machine._adc_reads[c["pilot_adc"]] == 10 * BURST
+    assert machine._adc_reads[c["pp_adc"]] == 10      # the cable's rating, once a step
+    assert (BURST + 1) * 1000000 // 10200 <= 1000  # a step every 10.2 ms (start_timer)
+
+
+async def test_timer_adc_reads_per_second_per_connector_at_most_1000():
+    # counted in the mocked ADC over one second of the real timer, charging (PWM on)
+    e = make()
+    c = board.CONNECTORS[0]
+    evse_mod.start_timer([e])
+    idle = asyncio.create_task(machine._idle_loop(5))
+    try:
+        await _charging_on_timer(e)
+        machine._counts_reset()
+        t = time.ticks_us()
+        await asyncio.sleep_ms(1000)
+        us = time.ticks_diff(time.ticks_us(), t)
+        reads = machine._adc_reads[c["pilot_adc"]] + machine._adc_reads[c["pp_adc"]]
+    finally:
+        idle.cancel()
+        evse_mod.stop_timer()
+    per_s = reads * 1000000 // us
+    assert 500 <= per_s <= 1000, per_s           # 9 pilot + 1 PP read every 10.2 ms: 980
+
+
+def test_mock_counts_hardware_writes():
+    # the counters tools/bench/cpu.py reads: PWM duty writes, output Pin writes, flash files
+    from uwallbox.flash import store
+    e = make()
+    run(e)
+    machine._count_flash()
+    machine._counts_reset()
+    run(e, 5)                                     # nothing changes: nothing written
+    assert machine._counts == {"pwm": 0, "pin": 0, "flash": 0}, machine._counts
+    charging(e)                                   # the offer, the lock, the RCD test, the relay
+    assert machine._counts["pwm"] >= 1 and machine._counts["pin"] >= 3, machine._counts
+    store.save("cfg.json", {"a": 1})
+    store.save("sim_x.json", {"a": 1})            # the simulator's own files are not counted
+    assert machine._counts["flash"] == 1, machine._counts

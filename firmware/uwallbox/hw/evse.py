@@ -1,8 +1,9 @@
 """The IEC 61851-1 state machine of one connector (docs/ARCHITECTURE.md, "Hardware layer";
 docs/HARDWARE.md, "Safety rules").
 
-`Evse.step()` runs every 10 ms from one `machine.Timer` soft callback (`start_timer(evses)`),
-so it keeps running while asyncio tasks are busy. It never waits on the network and imports no
+`Evse.step()` runs every 10.2 ms from one `machine.Timer` soft callback (`start_timer(evses)`;
+a period that is not a whole number of PWM periods, so successive pilot bursts fall at different
+PWM phases: hw/pilot.py), so it keeps running while asyncio tasks are busy. It never waits on the network and imports no
 OCPP code.
 
 Inputs (set by the OCPP side): `allow` (an authorized transaction may draw energy), `limit_a`
@@ -18,8 +19,11 @@ Rules:
 - The contactor closes only when the debounced and the latest pilot state are C (or D with
   board.VENTILATION), the PWM oscillates with an offer >= 6 A, `allow` and `available` are true,
   there is no fault, no RCD self-test is running, the contactor is not welded and (socket
-  boards) the lock reports locked. It opens in the same step as soon as one of these stops
-  holding; a single sample outside C/D is enough (debouncing delays closing, never opening).
+  boards) the lock reports locked; it closes only in a step whose own pilot burst saw C (or D).
+  It opens in the same step as soon as one of these stops holding; a single sample outside C/D
+  is enough (debouncing delays closing, never opening), and so is a pilot window that saw no
+  high level. The pilot window (hw/pilot.py) shows a new state within WINDOW steps (a higher
+  level or E at once): the contactor opens within 6 steps (61 ms) of the EV leaving C/D.
   The contactor opens before the PWM changes and closes after it has been offered.
 - Offered current = min(board.MAX_CURRENT_A, max_a, limit_a, cable rating (socket boards)).
   Below 6 A, or `allow` false, or a latched fault, or state E: standby (steady +12 V, the EV
@@ -49,6 +53,7 @@ from .pilot import Pilot, classify
 from .relay import Contactor
 
 _PERIOD_MS = const(10)
+_SHIFT_US = const(200)    # the timer period is 10 ms + this: a fifth of a PWM period per step
 _WELD_STEPS = const(20)   # steps after opening before the feedback must show open (200 ms)
 _LOCK_STEPS = const(50)   # steps the lock actuator may take (500 ms)
 _DIODE_STEPS = const(3)   # consecutive bad low levels before the diode fault
@@ -105,7 +110,6 @@ class Evse:
         self._cnt = 0
         self._latched = None     # latched fault code
         self._since_open = _WELD_STEPS
-        self._osc = 0            # consecutive samples taken while the PWM oscillated
         self._diode_bad = 0
         self._pa = False         # plugged and allow, last step
         self._lock_steps = 0
@@ -116,7 +120,8 @@ class Evse:
     def step(self):
         p = self.pilot
         osc = p.oscillating                      # PWM during this sample
-        raw = classify(p.measure(), self.cp)
+        h = p.measure()
+        raw = classify(h, self.cp) if p.seen else None   # None: no high level in the window
         cp = self._debounce(raw)
         plugged = _PLUGGED.get(cp, self.plugged)
         pa = plugged and self.allow
@@ -141,7 +146,12 @@ class Evse:
         self._report(cp, plugged, mode, a, fault)
 
     def _debounce(self, raw):
-        """The pilot state after debouncing: RAW once it has been read twice in a row."""
+        """The pilot state after debouncing: RAW once it has been read twice in a row (None, no
+        reading, keeps the state and restarts the count)."""
+        if raw is None:
+            self._cand = None
+            self._cnt = 0
+            return self.cp
         if raw == self._cand:
             self._cnt += 1
         else:
@@ -157,13 +167,13 @@ class Evse:
             if (pa and not self._pa) or (plugged and not self.plugged and rcd.dead):
                 rcd.want_test()
             latched = rcd.step(latched)
-        if osc and self._osc and (raw == "B" or raw == "C" or raw == "D") and self.pilot.low_mv > _DIODE_MV:
+        if osc and self.pilot.low_ok and (raw == "B" or raw == "C" or raw == "D") \
+                and self.pilot.low_mv > _DIODE_MV:
             self._diode_bad += 1
             if self._diode_bad >= _DIODE_STEPS and latched is None:
                 latched = "EVCommunicationError"
         else:
             self._diode_bad = 0
-        self._osc = self._osc + 1 if osc else 0
         c = self.contactor
         if not c.closed:
             if self._since_open < _WELD_STEPS:
@@ -238,7 +248,7 @@ class Evse:
                 p.disable()
             else:
                 p.standby()
-        if may and not c.closed:
+        if may and not c.closed and p.fresh:     # this step's own burst saw C (or D)
             if self._since_open >= _WELD_STEPS and c.welded():
                 self._latched = fault = "PowerSwitchFailure"
             else:
@@ -362,12 +372,14 @@ _ticker = None
 
 
 def start_timer(evses, period=_PERIOD_MS):
-    """Start the one machine.Timer(0) stepping EVSES every PERIOD ms (replaces a running one)."""
+    """Start the one machine.Timer(0) stepping EVSES every PERIOD ms + 200 us (replaces a running
+    one)."""
     global _timer, _ticker
     stop_timer()
     _ticker = _Ticker(evses)
     _timer = machine.Timer(0)
-    _timer.init(period=period, mode=machine.Timer.PERIODIC, callback=_ticker.cb)
+    _timer.init(period=period * 1000 + _SHIFT_US, tick_hz=1000000, mode=machine.Timer.PERIODIC,
+                callback=_ticker.cb)
     return _timer
 
 
