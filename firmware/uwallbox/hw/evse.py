@@ -377,7 +377,7 @@ def start_timer(evses, period=_PERIOD_MS):
     global _timer, _ticker
     stop_timer()
     _ticker = _Ticker(evses)
-    _timer = machine.Timer(0)
+    _timer = machine.Timer(0)  # a hardware timer: the ESP32's virtual Timer(-1) ignores tick_hz
     _timer.init(period=period * 1000 + _SHIFT_US, tick_hz=1000000, mode=machine.Timer.PERIODIC,
                 callback=_ticker.cb)
     return _timer
