@@ -7,11 +7,12 @@ What stays here: the wiring, the tasks (`spawn`), availability and reservations,
 transaction for a card, the clock and security events, the reboot and the shutdown.
 """
 import asyncio
+import sys
 import time
 
 import machine
 
-from . import VERSION, clock, files
+from . import VERSION, clock, files, unload
 from .flash import store
 from .hw.evse import Evse, start_timer, stop_timer
 from .log import log
@@ -24,7 +25,7 @@ from .station.connector import Connector
 from .station.journal import Journal
 from .station.meter import Metering
 from .station.seclog import SecurityLog
-from .system import crashguard, provision
+from .system import crashguard
 
 _TIME_JUMP = 60  # seconds: a larger correction of the clock is a security event
 
@@ -39,7 +40,10 @@ class App:
         self.smart = None  # smartcharging.Scheduler, imported only once profiles exist
         self.config = Config({"NumberOfConnectors": n, "Phases": board.PHASES,
                               "SupportedFeatureProfiles": routes.supported()})
-        provision.apply(self.config)
+        before = list(sys.modules)
+        from .system.provision import apply  # settings.json: once, at boot
+        apply(self.config)
+        unload(before)
         self.config.listener = self._config_changed  # provisioning is no reconfiguration
         self.rpc = Rpc(self)
         self.session = Session(self)
