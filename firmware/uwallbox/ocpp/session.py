@@ -92,7 +92,7 @@ class Session:
                 continue
             self.connected = True
             log("net", "connected")
-            reg = app.spawn("registration", _link("register")(self))
+            reg = app.spawn("registration", self._register())
             try:
                 await app.rpc.serve(conn)
             except Exception as e:
@@ -108,6 +108,10 @@ class Session:
                     await conn.close()
                 except Exception:
                     pass
+
+    async def _register(self):
+        # (the task holds this coroutine, not link's: link's code leaves once it has ended)
+        await _link("register")(self)
 
     async def close(self, reason):
         """End the CSMS link on purpose: a Close frame (1001, going away) first."""
