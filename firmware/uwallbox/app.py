@@ -4,33 +4,24 @@ The parts (docs/ARCHITECTURE.md): `session` and `statuses` (ocpp/session.py: the
 registration, StatusNotification), `rpc` (ocpp/rpc.py), the station (`config`, `connectors`,
 `journal`, `auth`, `metering`, `seclog`, `smart` once charging profiles exist), `evses` (hw/).
 What stays here: the wiring, the tasks (`spawn`), availability and reservations, starting a
-transaction for a card, the clock and security events. The start, the reboot and the shutdown are
-lifecycle.py, loaded for each.
+transaction for a card, the clock and security events. Building the parts, the start, the reboot
+and the shutdown are lifecycle.py, loaded for each.
 """
 import asyncio
 import sys
 
 from . import clock, files, unload
 from .flash import store
-from .hw.evse import Evse
 from .log import log
-from .ocpp import routes
-from .ocpp.rpc import Rpc
-from .ocpp.session import Session, Statuses
-from .station.auth import Auth, same
-from .station.config import Config
-from .station.connector import Connector
-from .station.journal import Journal
-from .station.meter import Metering
-from .station.seclog import SecurityLog
+from .station.auth import same
 from .system import crashguard
 
 _TIME_JUMP = 60  # seconds: a larger correction of the clock is a security event
 
 
 def _lifecycle(name):
-    """Function NAME of lifecycle.py (the start, the reboot, the shutdown), the module unloaded at
-    once: the function keeps its code while it runs, none after."""
+    """Function NAME of lifecycle.py (the building, the start, the reboot, the shutdown), the
+    module unloaded at once: the function keeps its code while it runs, none after."""
     before = list(sys.modules)
     from . import lifecycle
     unload(before)
@@ -39,32 +30,7 @@ def _lifecycle(name):
 
 class App:
     def __init__(self, board):
-        self.board = board
-        n = len(board.CONNECTORS)
-        self.tasks = {}  # name -> the task of that name (spawn)
-        self.clock = clock.Clock()
-        self.seclog = SecurityLog(self)
-        self.smart = None  # smartcharging.Scheduler, imported only once profiles exist
-        self.config = Config({"NumberOfConnectors": n, "Phases": board.PHASES,
-                              "SupportedFeatureProfiles": routes.supported()})
-        before = list(sys.modules)
-        from .system.provision import apply  # settings.json: once, at boot
-        apply(self.config)
-        unload(before)
-        self.config.listener = self._config_changed  # provisioning is no reconfiguration
-        self.rpc = Rpc(self)
-        self.session = Session(self)
-        self.statuses = Statuses(self)
-        self.journal = Journal(self)
-        self.auth = Auth(self)
-        self.metering = Metering(self)
-        self.avail = store.load(files.AVAILABILITY, {})
-        self.reservations = store.load(files.RESERVATIONS, {})
-        self.firmware_status = self.diagnostics_status = "Idle"  # set by firmware.py
-        self.evses = [Evse(board, i) for i in range(n)]
-        self._cap()
-        self.connectors = [Connector(self, i + 1, self.evses[i], board.meter(i)) for i in range(n)]
-        # a transaction a power cut interrupted ends in run(), once the meters have answered
+        _lifecycle("build")(self, board)  # every part, from the board and the configuration
 
     def connector(self, cid):
         """Connector CID (1-based) or None."""

@@ -1,16 +1,60 @@
-"""The App's start and its end, loaded for each and unloaded after (app.py): what runs once per
-boot (the meters' first answer, the transactions a power cut interrupted, the tasks, the web
-page, a firmware update to resume), the reboot and the shutdown."""
+"""The App's building, start and end, loaded for each and unloaded after (app.py): what runs
+once per boot (the parts built from the board and the configuration, settings.json, the meters'
+first answer, the transactions a power cut interrupted, the tasks, the web page, a firmware
+update to resume), the reboot and the shutdown."""
 import asyncio
+import sys
 import time
 
 import machine
 
-from . import VERSION, files
+from . import VERSION, clock, files, unload
 from .flash import store
-from .hw.evse import start_timer, stop_timer
 from .log import log
 from .system import crashguard
+
+# (the parts' modules are imported in the functions: what this module imports at its top is
+# unloaded with it, and they stay)
+
+
+def build(app, board):
+    """App(board): every part, from the board and the configuration."""
+    from .hw.evse import Evse
+    from .ocpp import routes
+    from .ocpp.rpc import Rpc
+    from .ocpp.session import Session, Statuses
+    from .station.auth import Auth
+    from .station.config import Config
+    from .station.connector import Connector
+    from .station.journal import Journal
+    from .station.meter import Metering
+    from .station.seclog import SecurityLog
+    app.board = board
+    n = len(board.CONNECTORS)
+    app.tasks = {}  # name -> the task of that name (spawn)
+    app.clock = clock.Clock()
+    app.seclog = SecurityLog(app)
+    app.smart = None  # smartcharging.Scheduler, imported only once profiles exist
+    app.config = Config({"NumberOfConnectors": n, "Phases": board.PHASES,
+                          "SupportedFeatureProfiles": routes.supported()})
+    before = list(sys.modules)
+    from .system.provision import apply  # settings.json: once, at boot
+    apply(app.config)
+    unload(before)
+    app.config.listener = app._config_changed  # provisioning is no reconfiguration
+    app.rpc = Rpc(app)
+    app.session = Session(app)
+    app.statuses = Statuses(app)
+    app.journal = Journal(app)
+    app.auth = Auth(app)
+    app.metering = Metering(app)
+    app.avail = store.load(files.AVAILABILITY, {})
+    app.reservations = store.load(files.RESERVATIONS, {})
+    app.firmware_status = app.diagnostics_status = "Idle"  # set by firmware.py
+    app.evses = [Evse(board, i) for i in range(n)]
+    app._cap()
+    app.connectors = [Connector(app, i + 1, app.evses[i], board.meter(i)) for i in range(n)]
+    # a transaction a power cut interrupted ends in run(), once the meters have answered
 
 
 async def _meters_ready(app, ms=3000):
@@ -59,6 +103,7 @@ async def start(app):
     """Everything App.run() starts, in order."""
     log("boot", "uwallbox %s on board %s, %d connector(s), charge point %s" % (
         VERSION, app.board.NAME, len(app.connectors), app.config["ChargePointId"]))
+    from .hw.evse import start_timer
     asyncio.get_event_loop().set_exception_handler(app.failed)
     start_timer(app.evses)
     await _meters_ready(app)
@@ -93,6 +138,7 @@ async def start(app):
 async def shutdown(app):
     """Stop for good (Ctrl-C): contactors open, pilots at +12 V, the link closed properly.
     Transactions stay in flash and end with PowerLoss at the next boot, as after a cut."""
+    from .hw.evse import stop_timer
     stop_timer()
     crashguard.safe(app.board, 1)
     await app.session.close("shutting down")
@@ -101,6 +147,7 @@ async def shutdown(app):
 
 async def reboot(app, reason):
     """Stop every transaction with REASON, deliver what we can, restart."""
+    from .hw.evse import stop_timer
     app.security_event("ResetOrReboot", reason)
     for c in app.connectors:
         c.stop(reason)
