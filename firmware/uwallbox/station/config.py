@@ -1,10 +1,10 @@
-"""Configuration values: typed, persisted (files.CONFIG, atomic). The key table (types, access,
-ranges, defaults) and the rules of a change are station/keys.py, loaded only to read a default
-the first time and for a change, then unloaded."""
+"""Configuration values: typed, persisted (files.CONFIG, atomic), over the key table
+(station/keytable.py). The rules of a change are station/keys.py, loaded for a change only."""
 import sys
 
 from .. import files, unload
 from ..flash import store
+from .keytable import spec
 
 
 class Config:
@@ -39,10 +39,7 @@ class Config:
     @staticmethod
     def default(key):
         """The default value of KEY (KeyError: no such key), from the table."""
-        before = list(sys.modules)
-        from .keys import spec
         s = spec(key)
-        unload(before)
         if s is None:
             raise KeyError(key)
         return s[2]
