@@ -17,9 +17,9 @@ def change_availability(app, p):
 
 def change_configuration(app, p):
     before = list(sys.modules)
-    from ..station import keys  # the key table, for this request only
+    from ..station import keyrules  # the rules of the keys, for this request only
     try:
-        key = keys.canonical(p["key"])
+        key = keyrules.canonical(p["key"])
         return {"status": app.config.change(key, p["value"]) if key else "NotSupported"}
     finally:
         unload(before)
@@ -49,9 +49,11 @@ def data_transfer(app, p):
 
 
 def get_configuration(app, p):
+    # the rules of the keys, for this request only (the stream of every key keeps the module
+    # object until it ends)
     before = list(sys.modules)
-    from ..station import keys as cfgmod  # the key table, for this request only (the stream of
-    try:  # every key keeps the module object until it ends)
+    from ..station import keyrules as cfgmod
+    try:
         return _configuration(app.config, p.get("key"), cfgmod)
     finally:
         unload(before)

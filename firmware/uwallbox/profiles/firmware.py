@@ -192,7 +192,7 @@ def _report(app):
         f.write("uwallbox %s, board %s, MicroPython %s\nat %s, heap free %d B\n\n[configuration]\n" % (
             VERSION, app.board.NAME, sys.version, app.clock.iso(), gc.mem_free()))
         before = list(sys.modules)
-        from ..station.keys import SECRET, names, spec, text  # the key table, for this report only
+        from ..station.keyrules import SECRET, names, spec, text  # for this report only
         for k in names():
             s = spec(k)
             if not s[1] & SECRET:  # never the AuthorizationKey

@@ -1,5 +1,5 @@
 """Configuration values: typed, persisted (files.CONFIG, atomic), over the key table
-(station/keytable.py). The rules of a change are station/keys.py, loaded for a change only."""
+(station/keytable.py). The rules of a change are station/keyrules.py, loaded for a change only."""
 import sys
 
 from .. import files, unload
@@ -47,7 +47,7 @@ class Config:
     def change(self, key, value):
         """ChangeConfiguration: 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported'."""
         before = list(sys.modules)
-        from .keys import change
+        from .keyrules import change
         try:
             return change(self, key, value)
         finally:

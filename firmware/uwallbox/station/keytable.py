@@ -1,8 +1,8 @@
 """The configuration key table, resident (a default is read from it; station/config.py keeps
-what it has read), and `spec(key)`. The rules of a change are station/keys.py."""
+what it has read), and `spec(key)`. The rules of a change are station/keyrules.py."""
 
 # Every key, one a line (a string costs far less RAM than a dict of tuples): name, kind (b bool,
-# i integer, c comma-separated list, s string), flags (keys.py: 1 read-only, 2 reboot required,
+# i integer, c comma-separated list, s string), flags (keyrules.py: 1 read-only, 2 reboot required,
 # 4 write-only, 8 may only be raised), default ("-" = empty), low, high (bounds of an integer, of a
 # string's length, of a list's items). Core keys first, then Local Auth List, Reservation, Smart
 # Charging, Security, Plug & Charge, vendor keys. Single spaces: every byte of it is in RAM.
