@@ -3,12 +3,12 @@ status notifications. Two parts of the App (app.py builds them):
 
 `app.session` (Session): keeps one connection up (URL, Basic auth, TLS for the SecurityProfile,
 back-off; a raised SecurityProfile that does not connect falls back to the one that did), sends
-BootNotification until Accepted, then Heartbeats and WebSocket pings; what a connection needs
-once (the attempt, the registration) is ocpp/link.py, loaded for it and unloaded after; `close(reason)` ends the
-link on purpose. Read by others: `connected` (a WebSocket is up), `registration` (None, or the
-BootNotification status), `online` (an asyncio.Event: connected and Accepted, what every sender
-awaits), `boot_wake` (set: a Pending or Rejected registration asks again now);
-`boot_notification()`, `heartbeat()`.
+BootNotification until Accepted, then Heartbeats and WebSocket pings (what a connection needs
+once, the attempt and the registration, is ocpp/link.py, loaded for it and unloaded after);
+`close(reason)` ends the link on purpose. Read by others: `connected` (a WebSocket is up),
+`registration` (None, or the BootNotification status), `online` (an asyncio.Event: connected and
+Accepted, what every sender awaits), `boot_wake` (set: a Pending or Rejected registration asks
+again now); `boot_notification()`, `heartbeat()`.
 
 `app.statuses` (Statuses): StatusNotification for each status of connector 0 and of each
 connector that lasted MinimumStatusDuration, in order, stamped with the time it began.
