@@ -15,6 +15,9 @@
 # the URL's host is sent as SNI and checked against the certificate. ssl=None uses
 # ssl.SSLContext(PROTOCOL_TLS_CLIENT) as the port makes it, which on MicroPython 1.29 does
 # NOT verify the server; ssl=False asks for CERT_NONE explicitly.
+#
+# The opening handshake is module wsopen (with tcp), imported by connect(): a program that
+# connects rarely may drop both from sys.modules afterwards; this module holds the connection.
 import asyncio
 import os
 import struct
@@ -58,9 +61,7 @@ def _mask(mv, key):
 
 async def connect(url, subprotocols=("ocpp1.6",), headers=None, ssl=None, max_size=65536, timeout=10):
     """Open a connection. Raises OSError (network), ValueError (TLS certificate rejected,
-    on this port), HandshakeError, asyncio.TimeoutError (after `timeout` seconds). The
-    handshake is module wsopen (with tcp), imported here: a program that connects rarely may
-    drop both from sys.modules after."""
+    on this port), HandshakeError, asyncio.TimeoutError (after `timeout` seconds)."""
     from wsopen import handshake
     return await asyncio.wait_for(handshake(url, subprotocols, headers, ssl, max_size, HandshakeError,
                                             Connection), timeout)

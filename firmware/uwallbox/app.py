@@ -9,14 +9,15 @@ and the shutdown are lifecycle.py, loaded for each.
 """
 import asyncio
 import sys
+from micropython import const
 
-from . import clock, files, unload
+from . import files, unload
 from .flash import store
 from .log import log
 from .station.auth import same
 from .system import crashguard
 
-_TIME_JUMP = 60  # seconds: a larger correction of the clock is a security event
+_TIME_JUMP = const(60)  # seconds: a larger correction of the clock is a security event
 
 
 def _lifecycle(name):

@@ -8,7 +8,7 @@ import time
 
 import machine
 
-from . import VERSION, clock, files, unload
+from . import VERSION, files, unload
 from .flash import store
 from .log import log
 from .system import crashguard
@@ -19,6 +19,7 @@ from .system import crashguard
 
 def build(app, board):
     """App(board): every part, from the board and the configuration."""
+    from . import clock
     from .hw.evse import Evse
     from .ocpp import routes
     from .ocpp.rpc import Rpc

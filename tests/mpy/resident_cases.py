@@ -26,7 +26,11 @@ def test_building_the_app_leaves_no_boot_code():
     assert _left() == [], _left()
     import uwallbox
     assert not hasattr(uwallbox, "lifecycle")  # the package forgets it too
-    assert "uwallbox.ocpp.rpc" in sys.modules and "uwallbox.hw.evse" in sys.modules  # the parts stay
+    # the parts' modules stay, the very ones the parts were built from (no second copy later)
+    m = sys.modules
+    assert type(app.clock) is m["uwallbox.clock"].Clock and type(app.config) is m["uwallbox.station.config"].Config
+    assert type(app.evses[0]) is m["uwallbox.hw.evse"].Evse and type(app.rpc) is m["uwallbox.ocpp.rpc"].Rpc
+    assert type(app.connectors[0]) is m["uwallbox.station.connector"].Connector
 
 
 def test_a_configuration_change_loads_its_rules_for_the_change_only():
