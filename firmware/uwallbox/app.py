@@ -13,6 +13,7 @@ from micropython import const
 
 from . import files, unload
 from .flash import store
+from .hw.evse import stop_timer
 from .log import log
 from .station.auth import same
 from .system import crashguard
@@ -165,7 +166,11 @@ class App:
             self.security_event("SettingSystemTime", "%+d s" % jump)
 
     async def shutdown(self):
-        """Stop for good (Ctrl-C): contactors open, the link closed (lifecycle.py)."""
+        """Stop for good (Ctrl-C): contactors open, pilots at +12 V (here: before anything that
+        needs heap), then the link closed properly (lifecycle.py). Transactions stay in flash and
+        end with PowerLoss at the next boot, as after a cut."""
+        stop_timer()
+        crashguard.safe(self.board, 1)
         await _lifecycle("shutdown")(self)
 
     async def reboot(self, reason):

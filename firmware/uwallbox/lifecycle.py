@@ -11,7 +11,6 @@ import machine
 from . import VERSION, files, unload
 from .flash import store
 from .log import log
-from .system import crashguard
 
 # (the parts' modules are imported in the functions: what this module imports at its top is
 # unloaded with it, and they stay)
@@ -137,11 +136,7 @@ async def start(app):
 
 
 async def shutdown(app):
-    """Stop for good (Ctrl-C): contactors open, pilots at +12 V, the link closed properly.
-    Transactions stay in flash and end with PowerLoss at the next boot, as after a cut."""
-    from .hw.evse import stop_timer
-    stop_timer()
-    crashguard.safe(app.board, 1)
+    """The end of App.shutdown(), the contactors open: the link closed properly."""
     await app.session.close("shutting down")
     log("boot", "stopped")
 
