@@ -12,5 +12,5 @@ if options.unix:
 package("uwallbox", base_path="firmware")
 for name in ("chain.py", "csr.py", "ec.py", "ftp.py", "http.py", "httpd.py", "modbus.py", "pem.py",
              "rsa.py", "sha2.py", "sha512.py", "sig.py", "tcp.py", "ws.py",
-             "x509.py"):
+             "wsopen.py", "x509.py"):
     module(name, base_path="lib")

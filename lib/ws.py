@@ -15,15 +15,14 @@
 # the URL's host is sent as SNI and checked against the certificate. ssl=None uses
 # ssl.SSLContext(PROTOCOL_TLS_CLIENT) as the port makes it, which on MicroPython 1.29 does
 # NOT verify the server; ssl=False asks for CERT_NONE explicitly.
+#
+# The opening handshake is module wsopen (with tcp), imported by connect(): a program that
+# connects rarely may drop both from sys.modules afterwards; this module holds the connection.
 import asyncio
-import binascii
-import hashlib
 import os
 import struct
 import time
 from micropython import const
-
-import tcp
 
 _CONT = const(0)
 _KEEP = const(512)  # bytes of a message kept in rxbuf when the heap has no room for all of it
@@ -34,8 +33,6 @@ _PING = const(9)
 _PONG = const(10)
 _CHUNK = const(512)  # payload bytes masked and written at a time (a multiple of 4)
 _CLOSE_WAIT = const(2)  # seconds to wait for the peer's close frame / end of stream
-_MAX_HEADERS = const(64)
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 class WebSocketError(Exception):
@@ -77,60 +74,9 @@ def _mask(b, start, n, key):
 async def connect(url, subprotocols=("ocpp1.6",), headers=None, ssl=None, max_size=65536, timeout=10):
     """Open a connection. Raises OSError (network), ValueError (TLS certificate rejected,
     on this port), HandshakeError, asyncio.TimeoutError (after `timeout` seconds)."""
-    return await asyncio.wait_for(_connect(url, subprotocols, headers, ssl, max_size), timeout)
-
-
-async def _connect(url, subprotocols, headers, ctx, max_size):
-    tls = url.startswith("wss://")
-    if not tls and not url.startswith("ws://"):
-        raise ValueError("not a ws:// or wss:// URL")
-    rest = url[6 if tls else 5 :]
-    i = rest.find("/")
-    netloc, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
-    host, _, port = netloc.partition(":")  # no IPv6 literals
-    port = int(port) if port else 443 if tls else 80
-    r, w = await tcp.open(host, port, tls, ctx)
-    try:
-        key = binascii.b2a_base64(os.urandom(16), newline=False)
-        req = "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" \
-              "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n" % (path, netloc, key.decode())
-        if subprotocols:
-            req += "Sec-WebSocket-Protocol: %s\r\n" % ", ".join(subprotocols)
-        for k, v in (headers or {}).items():
-            req += "%s: %s\r\n" % (k, v)
-        w.write(req.encode() + b"\r\n")
-        req = None
-        await w.drain()
-
-        status = (await r.readline()).decode().strip()
-        parts = status.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-            raise HandshakeError("bad response: %r" % status[:80])
-        code = int(parts[1])
-        if code != 101:
-            raise HandshakeError(status, code)
-        hdr = {}
-        for _ in range(_MAX_HEADERS):
-            line = (await r.readline()).strip()
-            if not line:  # end of headers (or of the stream: the checks below fail)
-                break
-            k, _, v = line.decode().partition(":")
-            hdr[k.strip().lower()] = v.strip()
-        else:
-            raise HandshakeError("too many headers", code)
-        if hdr.get("upgrade", "").lower() != "websocket" or "upgrade" not in hdr.get("connection", "").lower():
-            raise HandshakeError("not a websocket upgrade", code)
-        if hdr.get("sec-websocket-accept", "").encode() != binascii.b2a_base64(
-                hashlib.sha1(key + _GUID).digest(), newline=False):
-            raise HandshakeError("bad Sec-WebSocket-Accept", code)
-        proto = hdr.get("sec-websocket-protocol")
-        if proto not in (subprotocols or (None,)):
-            raise HandshakeError("server chose subprotocol %r" % proto, code)
-        return Connection(r, w, proto, max_size)
-    except BaseException:  # including the CancelledError of a timeout
-        w.close()
-        await w.wait_closed()
-        raise
+    from wsopen import handshake
+    return await asyncio.wait_for(handshake(url, subprotocols, headers, ssl, max_size, HandshakeError,
+                                            Connection), timeout)
 
 
 class Connection:

@@ -2,6 +2,22 @@
 VERSION = "0.1.0"
 
 
+def unload(before, keep=()):
+    """Drop the modules loaded since BEFORE (a list of sys.modules' names), but those in KEEP:
+    code needed once (a CALL's profile, a connection's handshake, the key table) leaves no
+    bytecode behind. The one way modules leave (ocpp/rpc.py after a CALL, and the parts that
+    load a module for one job)."""
+    import sys
+    for k in [k for k in sys.modules if k not in before and k not in keep]:
+        del sys.modules[k]
+        pkg, _, name = k.rpartition(".")
+        if pkg in sys.modules:
+            try:
+                delattr(sys.modules[pkg], name)
+            except AttributeError:
+                pass
+
+
 # lib/'s signature and key modules: imported for a rare operation, dropped after it (forget_crypto)
 _CRYPTO = ("chain", "csr", "ec", "rsa", "sig", "sha2", "sha512")
 

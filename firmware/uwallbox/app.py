@@ -4,56 +4,35 @@ The parts (docs/ARCHITECTURE.md): `session` and `statuses` (ocpp/session.py: the
 registration, StatusNotification), `rpc` (ocpp/rpc.py), the station (`config`, `connectors`,
 `journal`, `auth`, `metering`, `seclog`, `smart` once charging profiles exist), `evses` (hw/).
 What stays here: the wiring, the tasks (`spawn`), availability and reservations, starting a
-transaction for a card, the clock and security events, the reboot and the shutdown.
+transaction for a card, the clock and security events. Building the parts, the start, the reboot
+and the shutdown are lifecycle.py, loaded for each.
 """
 import asyncio
-import time
+import sys
+from micropython import const
 
-import machine
-
-from . import VERSION, clock, files
+from . import files, unload
 from .flash import store
-from .hw.evse import Evse, start_timer, stop_timer
+from .hw.evse import stop_timer
 from .log import log
-from .ocpp import routes
-from .ocpp.rpc import Rpc
-from .ocpp.session import Session, Statuses
-from .station.auth import Auth, same
-from .station.config import Config
-from .station.connector import Connector
-from .station.journal import Journal
-from .station.meter import Metering
-from .station.seclog import SecurityLog
-from .system import crashguard, provision
+from .station.auth import same
+from .system import crashguard
 
-_TIME_JUMP = 60  # seconds: a larger correction of the clock is a security event
+_TIME_JUMP = const(60)  # seconds: a larger correction of the clock is a security event
+
+
+def _lifecycle(name):
+    """Function NAME of lifecycle.py (the building, the start, the reboot, the shutdown), the
+    module unloaded at once: the function keeps its code while it runs, none after."""
+    before = list(sys.modules)
+    from . import lifecycle
+    unload(before)
+    return getattr(lifecycle, name)
 
 
 class App:
     def __init__(self, board):
-        self.board = board
-        n = len(board.CONNECTORS)
-        self.tasks = {}  # name -> the task of that name (spawn)
-        self.clock = clock.Clock()
-        self.seclog = SecurityLog(self)
-        self.smart = None  # smartcharging.Scheduler, imported only once profiles exist
-        self.config = Config({"NumberOfConnectors": n, "Phases": board.PHASES,
-                              "SupportedFeatureProfiles": routes.supported()})
-        provision.apply(self.config)
-        self.config.listener = self._config_changed  # provisioning is no reconfiguration
-        self.rpc = Rpc(self)
-        self.session = Session(self)
-        self.statuses = Statuses(self)
-        self.journal = Journal(self)
-        self.auth = Auth(self)
-        self.metering = Metering(self)
-        self.avail = store.load(files.AVAILABILITY, {})
-        self.reservations = store.load(files.RESERVATIONS, {})
-        self.firmware_status = self.diagnostics_status = "Idle"  # set by firmware.py
-        self.evses = [Evse(board, i) for i in range(n)]
-        self._cap()
-        self.connectors = [Connector(self, i + 1, self.evses[i], board.meter(i)) for i in range(n)]
-        # a transaction a power cut interrupted ends in run(), once the meters have answered
+        _lifecycle("build")(self, board)  # every part, from the board and the configuration
 
     def connector(self, cid):
         """Connector CID (1-based) or None."""
@@ -187,26 +166,16 @@ class App:
             self.security_event("SettingSystemTime", "%+d s" % jump)
 
     async def shutdown(self):
-        """Stop for good (Ctrl-C): contactors open, pilots at +12 V, the link closed properly.
-        Transactions stay in flash and end with PowerLoss at the next boot, as after a cut."""
+        """Stop for good (Ctrl-C): contactors open, pilots at +12 V (here: before anything that
+        needs heap), then the link closed properly (lifecycle.py). Transactions stay in flash and
+        end with PowerLoss at the next boot, as after a cut."""
         stop_timer()
         crashguard.safe(self.board, 1)
-        await self.session.close("shutting down")
-        log("boot", "stopped")
+        await _lifecycle("shutdown")(self)
 
     async def reboot(self, reason):
-        """Stop every transaction with REASON, deliver what we can, restart."""
-        self.security_event("ResetOrReboot", reason)
-        for c in self.connectors:
-            c.stop(reason)
-        t = time.ticks_ms()
-        online = self.session.online
-        while len(self.journal) and online.is_set() and time.ticks_diff(time.ticks_ms(), t) < 15000:
-            await asyncio.sleep_ms(100)
-        log("boot", "restarting (%s)" % reason)
-        await self.session.close("restarting")  # the CSMS learns that the link ends on purpose
-        stop_timer()
-        machine.reset()
+        """Stop every transaction with REASON, deliver what we can, restart (lifecycle.py)."""
+        await _lifecycle("reboot")(self, reason)
 
     # -- the tasks: every long-lived task and every job has its owner here
     def spawn(self, name, coro):
@@ -231,52 +200,7 @@ class App:
         log("!", "task %s failed: %r" % (name[0] if name else "?", e))
         crashguard.crashed(self.board, e)
 
-    async def _meters_ready(self, ms=3000):
-        """Start the meters that poll (hw/meters.py) and give them MS to answer: a transaction's
-        meterStart, a PowerLoss meterStop come from their register, not from zeros."""
-        for c in self.connectors:
-            start = getattr(c.meter, "start", None)
-            if start:
-                start()
-        for c in self.connectors:
-            ready = getattr(c.meter, "ready", None)
-            if ready is not None:
-                try:
-                    await asyncio.wait_for_ms(ready.wait(), ms)
-                except asyncio.TimeoutError:
-                    log("!", "connector %d: the meter does not answer" % c.id)
-                    ms = 0
-
     async def run(self):
-        log("boot", "uwallbox %s on board %s, %d connector(s), charge point %s" % (
-            VERSION, self.board.NAME, len(self.connectors), self.config["ChargePointId"]))
-        asyncio.get_event_loop().set_exception_handler(self.failed)
-        start_timer(self.evses)
-        await self._meters_ready()
-        for c in self.connectors:
-            c.recover()  # a transaction a power cut interrupted
-            self.spawn("connector%d" % c.id, c.run())
-        self.spawn("connection", self.session.run())
-        self.spawn("journal", self.journal.run())
-        self.spawn("statuses", self.statuses.run())
-        self.spawn("housekeeping", self.session.housekeeping())
-        self.spawn("metering", self.metering.run())
-        self.spawn("security-events", self.seclog.run())
-        self.security_event("StartupOfTheDevice")
-        if store.exists(files.PROFILES):
-            from .profiles.smartcharging import scheduler
-            scheduler(self)
-        attach = getattr(self.board, "attach", None)
-        if attach:
-            attach(self)
-        if self.config["WebServerEnabled"] and getattr(self.board, "WEB_PORT", 80) \
-                and store.exists(files.WEB_ADMIN):
-            try:
-                from .web import start  # the web page (web/), imported only when enabled
-                start(self)
-            except MemoryError:  # the page is optional: charging goes on without it
-                log("!", "web page off: not enough memory")
-        if store.exists(files.FW_UPDATE):
-            from .profiles.firmware import resume
-            self.spawn("firmware-update", resume(self))
+        """Start every part (lifecycle.py), then run as long as the watchdog task does."""
+        await _lifecycle("start")(self)
         await self.spawn("watchdog", crashguard.watch())  # runs as long as the application

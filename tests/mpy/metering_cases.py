@@ -1,11 +1,12 @@
 # MicroPython unit cases of how a connector uses its meter (uwallbox/station/connector.py,
 # station/meter.py): the register is the source of truth, a silent meter is PowerMeterFailure
 # and never a made-up sample, a register going backwards never makes negative energy, a PowerLoss
-# stop takes the meter's register. The real App of the sim board on a fake Rpc, with a meter
-# double in place of the board's.
+# stop takes the meter's register (uwallbox/lifecycle.py, at boot). The real App of the sim board
+# on a fake Rpc, with a meter double in place of the board's.
 import asyncio
 
 import fakes
+from uwallbox.lifecycle import recover
 
 
 class Meter:
@@ -115,7 +116,7 @@ def test_power_loss_stop_takes_the_meter_register():
     c.start("TAG", {"status": "Accepted"})
     c.persist_meter(1050)   # the last persisted reading
     c.meter.wh = 1080   # what the meter counted up to the cut
-    c.recover()
+    recover(c)
     assert messages(app, "StopTransaction")[0]["meterStop"] == 1080
     assert messages(app, "StopTransaction")[0]["reason"] == "PowerLoss"
 
@@ -125,7 +126,7 @@ def test_power_loss_with_a_lower_register_keeps_the_persisted_reading():
     c.start("TAG", {"status": "Accepted"})
     c.persist_meter(1050)
     c.meter.wh = 20   # a meter swapped while the power was off
-    c.recover()
+    recover(c)
     assert messages(app, "StopTransaction")[0]["meterStop"] == 1050
 
 

@@ -8,6 +8,7 @@ from micropython import const
 
 from ws import WebSocketError
 
+from .. import unload
 from ..errors import FORMATION, INTERNAL, CallError, Offline
 from ..log import log
 from . import jsonscan, routes, schema
@@ -69,18 +70,6 @@ def _head(text):
     except (ValueError, MemoryError):
         pass
     return None
-
-
-def _unload(before):
-    """Drop the modules loaded since BEFORE (a list of sys.modules' names), but _RESIDENT."""
-    for k in [k for k in sys.modules if k not in before and k not in _RESIDENT]:
-        del sys.modules[k]
-        pkg, _, name = k.rpartition(".")
-        if pkg in sys.modules:
-            try:
-                delattr(sys.modules[pkg], name)
-            except AttributeError:
-                pass
 
 
 def _parts(obj, depth=_DEPTH):
@@ -301,7 +290,7 @@ class Rpc:
         for t in getattr(self.app, "tasks", {}).values():
             if t not in tasks:
                 return
-        _unload(before)
+        unload(before, _RESIDENT)
 
     async def _error(self, uid, e):
         if e.code == FORMATION:

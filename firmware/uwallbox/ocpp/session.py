@@ -3,11 +3,12 @@ status notifications. Two parts of the App (app.py builds them):
 
 `app.session` (Session): keeps one connection up (URL, Basic auth, TLS for the SecurityProfile,
 back-off; a raised SecurityProfile that does not connect falls back to the one that did), sends
-BootNotification until Accepted, then Heartbeats and WebSocket pings; `close(reason)` ends the
-link on purpose. Read by others: `connected` (a WebSocket is up), `registration` (None, or the
-BootNotification status), `online` (an asyncio.Event: connected and Accepted, what every sender
-awaits), `boot_wake` (set: a Pending or Rejected registration asks again now);
-`boot_notification()`, `heartbeat()`.
+BootNotification until Accepted, then Heartbeats and WebSocket pings (what a connection needs
+once, the attempt and the registration, is ocpp/link.py, loaded for it and unloaded after);
+`close(reason)` ends the link on purpose. Read by others: `connected` (a WebSocket is up),
+`registration` (None, or the BootNotification status), `online` (an asyncio.Event: connected and
+Accepted, what every sender awaits), `boot_wake` (set: a Pending or Rejected registration asks
+again now); `boot_notification()`, `heartbeat()`.
 
 `app.statuses` (Statuses): StatusNotification for each status of connector 0 and of each
 connector that lasted MinimumStatusDuration, in order, stamped with the time it began.
@@ -15,25 +16,32 @@ connector that lasted MinimumStatusDuration, in order, stamped with the time it 
 unchanged), `conflict(tag)` (the CSMS contradicts the local list: LocalListConflict).
 """
 import asyncio
-import binascii
+import sys
 import time
 
-import ws
 from micropython import const
 
-from .. import VERSION, clock, files, serial_number
+from .. import clock, files, unload
 from ..errors import CallError, Offline
 from ..flash import store
 from ..log import log
 
-_MAX_MESSAGE = 65536  # largest OCPP message accepted, bytes
-_FALLBACK_AFTER = 3  # failed connections with a new SecurityProfile before going back
-_OOM_LIMIT = const(3)  # connections in a row lost or refused by MemoryError: restart (crashguard)
 _CHANGES_MAX = const(12)  # status changes waiting to be reported, at most
 _IDLE_MS = const(60000)  # the status task's longest sleep
 # A status must last this long to be reported even with MinimumStatusDuration 0: the pilot's
 # debouncing (3 steps of 10 ms) passes through intermediate states that no one should see.
 _SETTLE_MS = const(60)
+_KEEP = ("asyncio.funcs", "asyncio.stream")  # what a connection loads and keeps using
+
+
+def _link(name):
+    """Function NAME of ocpp/link.py (what a connection needs once), the module unloaded at once:
+    the function keeps its code while it runs (a coroutine until it ends)."""
+    before = list(sys.modules)
+    from . import link
+    fn = getattr(link, name)
+    unload(before)
+    return fn
 
 
 class Session:
@@ -44,94 +52,44 @@ class Session:
         self.ending = False  # the firmware is stopping or restarting: no new connection
         self.registration = None
         self.boot_wake = asyncio.Event()
-        cfg = app.config
-        self._profile = cfg["SecurityProfile"]  # known to work, unless files.FALLBACK says otherwise
-        cfg.checks["SecurityProfile"] = self._profile_ok
-
-    # -- the security profile
-    @staticmethod
-    def _profile_ok(profile):
-        """May SecurityProfile become PROFILE? certs.py knows what each profile needs."""
-        from ..flash.certs import profile_ok
-        return profile_ok(profile)
+        # known to work, unless files.FALLBACK says otherwise
+        self.profile = app.config["SecurityProfile"]
+        # the attempts (link.py): back-off, failures in a row, MemoryErrors in a row and the
+        # last one, a server certificate refused since the last connection
+        self.backoff = self.fails = self.oom = 0
+        self.last = None
+        self.refused = False
 
     def reconfigured(self, key):
         """SecurityProfile or AuthorizationKey changed: a security event; a raised profile is
         unproven until it connects, so the one that worked is kept (files.FALLBACK)."""
         cfg = self.app.config
-        if key == "SecurityProfile" and cfg[key] != self._profile and not store.exists(files.FALLBACK):
-            store.save(files.FALLBACK, {"profile": self._profile})
+        if key == "SecurityProfile" and cfg[key] != self.profile and not store.exists(files.FALLBACK):
+            store.save(files.FALLBACK, {"profile": self.profile})
         self.app.security_event("ReconfigurationOfSecurityParameters", key)
 
-    def _fall_back(self):
-        """A raised SecurityProfile does not connect: go back to the one that did (whitepaper)."""
-        fb = store.load(files.FALLBACK)
-        store.remove(files.FALLBACK)
-        if fb is None:
-            return False
-        cfg = self.app.config
-        log("net", "security profile %d does not connect: back to %d" % (
-            cfg["SecurityProfile"], fb["profile"]))
-        self._profile = fb["profile"]
-        cfg.set("SecurityProfile", fb["profile"])
-        return True
-
-    # -- the connection
-    def _url(self):
-        cfg = self.app.config
-        cp_id = cfg["ChargePointId"]
-        safe = "".join(ch if ch.isalpha() or ch.isdigit() or ch in "-_.~" else "%%%02X" % ord(ch)
-                       for ch in cp_id)
-        return cfg["CentralSystemUrl"].rstrip("/") + "/" + safe
-
-    def _headers(self):
-        cfg = self.app.config
-        if cfg["SecurityProfile"] in (1, 2) and cfg["AuthorizationKey"]:
-            cred = "%s:%s" % (cfg["ChargePointId"], cfg["AuthorizationKey"])
-            return {"Authorization": "Basic " + binascii.b2a_base64(cred.encode()).decode().strip()}
-        return None
-
-    def _ssl(self):
-        """TLS context for wss (certs.py): the server must present a certificate from an installed
-        CentralSystemRootCertificate; profile 3 presents the ChargePointCertificate."""
-        cfg = self.app.config
-        if not cfg["CentralSystemUrl"].startswith("wss:"):
+    async def _connect(self):
+        """One attempt (link.py, loaded for it with what it imports: the handshake, TLS): the
+        connection, or None after a failed attempt and its pause."""
+        before = list(sys.modules)
+        from .link import connect
+        try:
+            r = await connect(self)
+        finally:
+            connect = None
+            unload(before, _KEEP)
+        if type(r) is int or type(r) is float:
+            await asyncio.sleep(r)
             return None
-        from ..flash.certs import tls_context
-        return tls_context(cfg["SecurityProfile"])
+        return r
 
     async def run(self):
         """Keep a connection up until the firmware ends: connect, register, serve, reconnect."""
         app = self.app
-        backoff = fails = oom = 0
-        last = None  # the MemoryError that ended the last connection
-        refused = False  # a server certificate was refused since the last connection
         while not self.ending:
-            if oom >= _OOM_LIMIT:  # no heap to stay online: silence would be for good
-                from ..system.crashguard import out_of_memory
-                out_of_memory(app, "%d connections in a row failed: %r" % (oom, last))
-            url = self._url()
-            log("net", "connecting to " + url)
-            try:
-                conn = await ws.connect(url, ("ocpp1.6",), self._headers(), self._ssl(), _MAX_MESSAGE)
-            except Exception as e:
-                oom, last = (oom + 1, e) if isinstance(e, MemoryError) else (0, None)
-                if oom >= _OOM_LIMIT:
-                    continue
-                if isinstance(e, ValueError) and url.startswith("wss:") and not refused:
-                    refused = True  # mbedtls: the server's certificate was rejected
-                    app.security_event("InvalidCentralSystemCertificate", str(e).strip())
-                fails += 1
-                if fails >= _FALLBACK_AFTER and self._fall_back():
-                    fails = 0
-                    continue
-                backoff = min(backoff * 2, 60) or 1
-                wait = backoff + (time.ticks_ms() % 1000) / 1000 * backoff
-                log("net", "connection failed (%r); retry in %.1f s" % (e, wait))
-                await asyncio.sleep(wait)
+            conn = await self._connect()
+            if conn is None:
                 continue
-            backoff = fails = 0
-            refused = False
             self.connected = True
             log("net", "connected")
             reg = app.spawn("registration", self._register())
@@ -139,9 +97,9 @@ class Session:
                 await app.rpc.serve(conn)
             except Exception as e:
                 log("net", "connection lost (%r)" % e)
-                oom, last = (oom + 1, e) if isinstance(e, MemoryError) else (0, None)
+                self.oom, self.last = (self.oom + 1, e) if isinstance(e, MemoryError) else (0, None)
             else:
-                oom = 0
+                self.oom = 0
             finally:
                 self.connected = False
                 self.online.clear()
@@ -150,6 +108,10 @@ class Session:
                     await conn.close()
                 except Exception:
                     pass
+
+    async def _register(self):
+        # (the task holds this coroutine, not link's: link's code leaves once it has ended)
+        await _link("register")(self)
 
     async def close(self, reason):
         """End the CSMS link on purpose: a Close frame (1001, going away) first."""
@@ -161,47 +123,9 @@ class Session:
             except Exception:
                 pass
 
-    # -- the registration
     async def boot_notification(self):
         """Send BootNotification; adopt the CSMS's time and, when Accepted, its interval. Its answer."""
-        app = self.app
-        req = {"chargePointVendor": "uwallbox", "chargePointModel": app.board.NAME[:20],
-               "chargePointSerialNumber": serial_number(),
-               "firmwareVersion": VERSION}
-        r = await app.rpc.call("BootNotification", req)
-        try:
-            app.set_time(clock.parse(r["currentTime"]))
-        except ValueError:
-            pass
-        if r["status"] == "Accepted" and r["interval"] > 0:
-            app.config.set("HeartbeatInterval", r["interval"])
-        return r
-
-    async def _register(self):
-        """BootNotification until Accepted (once per boot), then go online. While Pending or
-        Rejected, `boot_wake` (TriggerMessage) cuts the wait short."""
-        while self.registration != "Accepted":
-            self.boot_wake.clear()
-            try:
-                r = await self.boot_notification()
-            except Offline:
-                return
-            except (CallError, asyncio.TimeoutError):
-                await asyncio.sleep(30)
-                continue
-            self.registration = r["status"]
-            if self.registration == "Accepted":
-                break
-            try:
-                await asyncio.wait_for(self.boot_wake.wait(), r["interval"] if r["interval"] > 0 else 30)
-            except asyncio.TimeoutError:
-                pass
-        self.app.rpc.accepted = True
-        if store.exists(files.FALLBACK):  # the new SecurityProfile works
-            store.remove(files.FALLBACK)
-            self._profile = self.app.config["SecurityProfile"]
-        self.online.set()
-        self.app.statuses.registered()
+        return await _link("boot_notification")(self)
 
     # -- heartbeats and pings
     async def heartbeat(self):

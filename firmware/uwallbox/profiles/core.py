@@ -1,8 +1,9 @@
 """Core profile: the CSMS's requests."""
+import sys
 
+from .. import unload
 from ..errors import PROPERTY, CallError
 from ..ocpp.routes import PNC_VENDOR
-from ..station import config as cfgmod
 
 
 def change_availability(app, p):
@@ -15,8 +16,13 @@ def change_availability(app, p):
 
 
 def change_configuration(app, p):
-    key = cfgmod.canonical(p["key"])
-    return {"status": app.config.change(key, p["value"]) if key else "NotSupported"}
+    before = list(sys.modules)
+    from ..station import keyrules  # the rules of the keys, for this request only
+    try:
+        key = keyrules.canonical(p["key"])
+        return {"status": app.config.change(key, p["value"]) if key else "NotSupported"}
+    finally:
+        unload(before)
 
 
 def clear_cache(app, p):
@@ -43,10 +49,19 @@ def data_transfer(app, p):
 
 
 def get_configuration(app, p):
-    cfg = app.config
-    keys = p.get("key")
+    # the rules of the keys, for this request only (the stream of every key keeps the module
+    # object until it ends)
+    before = list(sys.modules)
+    from ..station import keyrules as cfgmod
+    try:
+        return _configuration(app.config, p.get("key"), cfgmod)
+    finally:
+        unload(before)
+
+
+def _configuration(cfg, keys, cfgmod):
     if not keys:  # an empty list asks for every key, as an omitted one does: streamed, one
-        return {"configurationKey": _every_key(cfg)}  # entry at a time (rpc._parts)
+        return {"configurationKey": _every_key(cfg, cfgmod)}  # entry at a time (rpc._parts)
     if len(keys) > cfg["GetConfigurationMaxKeys"]:
         raise CallError(PROPERTY, "more than GetConfigurationMaxKeys keys")
     known, unknown = [], []
@@ -56,26 +71,23 @@ def get_configuration(app, p):
         if s is None or s[1] & cfgmod.SECRET:
             unknown.append(k)
         else:
-            known.append(_entry(cfg, k, s))
+            known.append(_entry(cfg, k, s, cfgmod))
     out = {"configurationKey": known}
     if unknown:
         out["unknownKey"] = unknown
     return out
 
 
-def _entry(cfg, k, s):
-    # the value as cfg[k] gives it, without keeping a default the firmware never reads
-    v = cfg.fixed.get(k)
-    if v is None:
-        v = cfg.values.get(k, s[2])
-    return {"key": k, "readonly": bool(s[1] & cfgmod.RO or k in cfg.fixed), "value": cfgmod.text(v)}
+def _entry(cfg, k, s, cfgmod):
+    return {"key": k, "readonly": bool(s[1] & cfgmod.RO or k in cfg.fixed),
+            "value": cfgmod.text(cfg.get(k, s[2]))}
 
 
-def _every_key(cfg):
+def _every_key(cfg, cfgmod):
     for k in cfgmod.names():
         s = cfgmod.spec(k)
         if not s[1] & cfgmod.SECRET:
-            yield _entry(cfg, k, s)
+            yield _entry(cfg, k, s, cfgmod)
 
 
 def remote_start(app, p):

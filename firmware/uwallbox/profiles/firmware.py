@@ -22,10 +22,9 @@ import gc
 import sys
 from micropython import const
 
-from .. import VERSION, clock, files
+from .. import VERSION, clock, files, unload
 from ..flash import store
 from ..log import log
-from ..station.config import SECRET, names, spec, text
 from ..system import ota
 from ..system.transfer import attempts, fetch, retried, upload
 from .trigger import send
@@ -192,9 +191,13 @@ def _report(app):
     with open(files.DIAGNOSTICS, "w") as f:
         f.write("uwallbox %s, board %s, MicroPython %s\nat %s, heap free %d B\n\n[configuration]\n" % (
             VERSION, app.board.NAME, sys.version, app.clock.iso(), gc.mem_free()))
+        before = list(sys.modules)
+        from ..station.keyrules import SECRET, names, spec, text  # for this report only
         for k in names():
-            if not spec(k)[1] & SECRET:  # never the AuthorizationKey
-                f.write("%s = %s\n" % (k, text(cfg[k])))
+            s = spec(k)
+            if not s[1] & SECRET:  # never the AuthorizationKey
+                f.write("%s = %s\n" % (k, text(cfg.get(k, s[2]))))
+        unload(before)
         f.write("\n[connectors]\n")
         for c in app.connectors:
             e = c.evse

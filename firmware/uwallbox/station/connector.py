@@ -191,30 +191,6 @@ class Connector:
         keep = self.app.config["StopTxnSampledData"]
         return [self.app.metering.meter_value(self, keep, context)] if keep else []
 
-    def recover(self):
-        """At boot, a transaction file a power cut left: end it with reason PowerLoss and the last
-        persisted meter reading, unless its StopTransaction was queued before the cut (or it never
-        got as far as a StartTransaction)."""
-        tx = self.tx
-        if tx is None:
-            return
-        j, ref = self.app.journal, tx.ref
-        if (j.tid(ref) is not None or j.queued("StartTransaction", ref)) and not j.queued(
-                "StopTransaction", ref):
-            wh = tx.meter_wh
-            if self.meter_ok and hasattr(self.meter, "ready"):
-                # a real meter counted what flowed after the last persisted reading, up to the cut
-                raw = self.meter.read()[0] + tx.offset
-                if raw >= wh:
-                    wh = raw
-                else:
-                    log("!", "connector %d: meter went backwards from %d to %d Wh" % (self.id, wh, raw))
-            j.add("StopTransaction", {"transactionId": 0, "meterStop": wh,
-                                      "timestamp": self.app.clock.iso(), "reason": "PowerLoss"}, ref)
-            log("tx", "connector %d: transaction %d ended by power loss at %d Wh" % (self.id, ref, wh))
-        store.remove(self.path)
-        self.tx = None
-
     def deauthorize(self):
         """The CSMS refused the transaction's idTag: stop the transaction if so configured, else
         let it draw at most MaxEnergyOnInvalidId Wh in all."""
