@@ -107,7 +107,9 @@ def _session(p, start, stop, online=True, profile=False):
     mark = p.csms.mark()
     p.api.ev(plug=True, charge=True, max_a=16)
     start()
-    tid = p.status("Charging")["transaction_id"]
+    # Charging may show before the CSMS's transactionId has come back: online, wait for both
+    tid = p.until(lambda s: s["connectors"][0]["status"] == "Charging"
+                  and (not online or s["connectors"][0]["transaction_id"] is not None))["connectors"][0]["transaction_id"]
     if profile:
         p.call("SetChargingProfile", {"connectorId": 1, "csChargingProfiles": {
             "chargingProfileId": 1, "transactionId": tid, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
