@@ -253,7 +253,10 @@ class Connector:
         if self.tx:
             if e.relay:
                 return "Charging"
-            if not self.tx.allowed or (e.plugged and e.offered_a < 6):
+            # no offer for want of a cable (socket boards: the PP says none) is the EV leaving
+            # while the pilot still shows it, not the EVSE suspending: SuspendedEV below
+            if not self.tx.allowed or (e.plugged and e.offered_a < 6
+                                       and (e.pp is None or e.cable_a is not None)):
                 return "SuspendedEVSE"
             if e.ready and e.plugged:
                 # the EV asks, energy is offered, the contactor is about to close (RCD self-test,
