@@ -619,13 +619,11 @@ def _until_open(e, n=20):
     return k
 
 
-def test_leaving_c_opens_within_the_pilot_window_at_any_phase():
-    # a step's burst sees a fifth of the PWM period: wherever in the period the EV leaves C,
-    # the contactor opens within WINDOW + 1 steps (61 ms), at 6 A (10 %: the high level lasts
-    # 100 us) as at 32 A
-    from uwallbox.hw.pilot import WINDOW
+def test_leaving_c_opens_at_the_next_step_at_any_phase():
+    # while the contactor is closed a step reads a whole PWM period (FULL): wherever in the
+    # period the EV leaves C, the next step opens it, at 6 A (10 %: the high level lasts 100 us)
+    # as at 32 A, with no window to wait for
     e = charging(make())
-    seen = set()
     for limit in (6.0, None):
         e.limit_a = limit
         for shift in range(0, 1000, 29):
@@ -634,10 +632,7 @@ def test_leaving_c_opens_within_the_pilot_window_at_any_phase():
             assert e.relay, (limit, shift)
             machine._sample_us += shift           # the PWM phase of the next read
             EV.update({"charge": False})
-            n = _until_open(e)
-            seen.add(n)
-            assert 1 <= n <= WINDOW + 1, (limit, shift, n)
-    assert max(seen) > 1, seen                    # some phases did need the window
+            assert _until_open(e) == 1, (limit, shift)
     EV.update({"charge": True})
     run(e, 20)
     EV.update({"pilot_short": True}, plant.FAULT_FIELDS)
@@ -665,34 +660,53 @@ def test_a_brief_c_never_closes_on_stale_readings():
 
 
 def test_adc_reads_per_step():
-    from uwallbox.hw.pilot import BURST
+    from uwallbox.hw.pilot import BURST, FULL
     e = charging(make())
     c = board.CONNECTORS[0]
     machine._counts_reset()
     run(e, 10)
-    assert machine._adc_reads[c["pilot_adc"]] == 10 * BURST
+    assert e.relay
+    assert machine._adc_reads[c["pilot_adc"]] == 10 * FULL  # closed: a whole period a step
     assert machine._adc_reads[c["pp_adc"]] == 10      # the cable's rating, once a step
+    EV.update({"charge": False})
+    run(e, 3)
+    assert not e.relay and e.pilot.oscillating
+    machine._counts_reset()
+    run(e, 10)
+    assert machine._adc_reads[c["pilot_adc"]] == 10 * BURST  # open: BURST and the window
     assert (BURST + 1) * 1000000 // 10200 <= 1000  # a step every 10.2 ms (start_timer)
 
 
-async def test_timer_adc_reads_per_second_per_connector_at_most_1000():
-    # counted in the mocked ADC over one second of the real timer, charging (PWM on)
+async def _reads_per_second(e, c):
+    """ADC reads of connector C's pilot and PP over one second of the real timer."""
+    machine._counts_reset()
+    t = time.ticks_us()
+    await asyncio.sleep_ms(1000)
+    us = time.ticks_diff(time.ticks_us(), t)
+    return (machine._adc_reads[c["pilot_adc"]] + machine._adc_reads[c["pp_adc"]]) * 1000000 // us
+
+
+async def test_timer_adc_reads_per_second_per_connector():
+    # counted in the mocked ADC over one second of the real timer: at most 1,000 a second with
+    # the contactor open (EV plugged, PWM offering), a whole PWM period a step while it is closed
     e = make()
     c = board.CONNECTORS[0]
     evse_mod.start_timer([e])
     idle = asyncio.create_task(machine._idle_loop(5))
     try:
         await _charging_on_timer(e)
-        machine._counts_reset()
-        t = time.ticks_us()
-        await asyncio.sleep_ms(1000)
-        us = time.ticks_diff(time.ticks_us(), t)
-        reads = machine._adc_reads[c["pilot_adc"]] + machine._adc_reads[c["pp_adc"]]
+        closed = await _reads_per_second(e, c)
+        EV.update({"charge": False})
+        while e.relay:
+            await asyncio.wait_for_ms(e.changed.wait(), 1000)
+        assert e.pilot.oscillating
+        open_ = await _reads_per_second(e, c)
     finally:
         idle.cancel()
         evse_mod.stop_timer()
-    per_s = reads * 1000000 // us
-    assert 500 <= per_s <= 1000, per_s           # 9 pilot + 1 PP read every 10.2 ms: 980
+    assert 500 <= open_ <= 1000, open_           # 9 pilot + 1 PP read every 10.2 ms: 980
+    from uwallbox.hw.pilot import FULL
+    assert 3000 <= closed <= (FULL + 1) * 100, closed  # 40 + 1 every 10.2 ms: 4,020
 
 
 def test_mock_counts_hardware_writes():

@@ -20,14 +20,17 @@ shows a level the window does not explain wins at once:
   window restarts from it (a single high read may be an edge of the PWM, so it only adds);
 - a burst that saw only the low phase (all reads below -1.5 V while the PWM oscillates) says
   nothing about the high level: `seen` is False when no burst of the window saw it.
-The contactor closes only on a fresh burst (hw/evse.py).
+The contactor closes only on a fresh burst (hw/evse.py). While it is closed, each step reads FULL
+times, a whole period: the EV leaving C shows in the very next step, however late that step runs
+(a step delayed by a flash write or a collection must not also wait for the window).
 """
 from array import array
 
 from machine import ADC, PWM, Pin
 
 FREQ = 1000      # Hz
-BURST = 9        # ADC reads per measure() (per Evse step)
+BURST = 9        # ADC reads per measure() (per Evse step) while the contactor is open
+FULL = 40        # ADC reads per measure() while it is closed: one burst spans a PWM period
 WINDOW = 5       # bursts the levels are taken over (together > 1 PWM period)
 _NO_HI = -1      # uV: no high-phase read in that burst (reads are >= 0 uV)
 _NO_LO = 1 << 29  # uV: no low reads yet (a small int on the 32-bit build)
@@ -177,15 +180,15 @@ class Pilot:
         """Steady -12 V: state F, EVSE not available."""
         self.set_duty(0.0)
 
-    def measure(self):
-        """One burst of BURST reads into the window; sets high_mv (unchanged when `seen` is
+    def measure(self, n=BURST):
+        """One burst of N reads (BURST; FULL spans a whole PWM period) into the window; sets high_mv (unchanged when `seen` is
         False), low_mv, seen and fresh; returns high_mv. Allocates nothing: small ints only,
         preallocated arrays and bound method."""
         read = self._read
         hi = -1
         hi2 = -1                                 # the second highest read
         lo = _NO_LO
-        for _ in range(BURST):
+        for _ in range(n):
             v = read()
             if v > hi:
                 hi2 = hi
