@@ -31,7 +31,8 @@ if crashguard.may_start(board):
         # Collect every 4 KB allocated, not only when the heap is full: the live objects stay
         # packed low and large blocks stay free above them (a full heap collected late is left
         # in pieces). Measured on the 32-bit build: the bench scenario fits in ~6 KiB less.
-        # A collection of a 112 KiB ESP32 heap takes a few ms, a few times a second at most.
+        # A collection takes ~30 us on the unix port (tools/bench/cpu.py's 50x: ~1.5 ms on an
+        # ESP32, an estimate), at most a few times a second.
         import gc
         gc.threshold(4096)
         app = App(board)
