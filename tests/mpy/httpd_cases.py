@@ -3,22 +3,7 @@
 import asyncio
 
 import httpd
-
-
-class Reader:
-    def __init__(self, raw, gate=None):
-        self.raw, self.i, self.gate = raw, 0, gate
-
-    async def readline(self):
-        if self.gate is not None:
-            await self.gate.wait()
-        j = self.raw.find(b"\n", self.i) + 1 or len(self.raw)
-        line, self.i = self.raw[self.i : j], j
-        return line
-
-    async def readexactly(self, n):
-        b, self.i = self.raw[self.i : self.i + n], self.i + n
-        return b
+from memstream import Reader
 
 
 class Writer:

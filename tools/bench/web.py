@@ -22,7 +22,7 @@ def _run(binary, path):
     with tempfile.TemporaryDirectory(prefix="uwb-bench-web-") as tmp:
         webpage.write(Path(tmp) / webpage.DEVICE_NAME)
         env = dict(os.environ, MICROPYPATH=":".join(str(p) for p in (
-            ROOT / "boards" / "sim", ROOT / "sim" / "mpy", *path)) + ":.frozen")
+            ROOT / "boards" / "sim", ROOT / "sim" / "mpy", *path, ROOT / "tests" / "mpy")) + ":.frozen")
         r = subprocess.run([str(binary), str(SCRIPT)], cwd=tmp, env=env, capture_output=True, text=True,
                            timeout=120)
     if r.returncode:

@@ -1,4 +1,4 @@
-# Run by tools/bench/web.py under micropython (the sim board, firmware/ and lib/ on MICROPYPATH), in a
+# Run by tools/bench/web.py under micropython (the sim board, firmware/, lib/ and tests/mpy on MICROPYPATH), in a
 # fresh folder holding web.html.gz: what the web page costs the firmware's heap; prints one JSON line.
 #   resident: gc.mem_alloc() after gc.collect(), before and after the server is built (imports included)
 #   per request: every byte allocated while one request is read, handled and answered, with the
@@ -11,6 +11,7 @@ gc.collect()
 import board  # noqa: E402
 from uwallbox.app import App  # noqa: E402
 from uwallbox.web.auth import set_password  # noqa: E402
+from memstream import Reader  # noqa: E402  (tests/mpy)
 
 set_password("bench-password")
 app = App(board)
@@ -24,20 +25,6 @@ log.tail = []
 web = Web(app)
 gc.collect()
 resident = gc.mem_alloc() - before
-
-
-class Reader:
-    def __init__(self, raw):
-        self.raw, self.i = raw, 0
-
-    async def readline(self):
-        j = self.raw.find(b"\n", self.i) + 1 or len(self.raw)
-        line, self.i = self.raw[self.i : j], j
-        return line
-
-    async def readexactly(self, n):
-        b, self.i = self.raw[self.i : self.i + n], self.i + n
-        return b
 
 
 class Writer:
