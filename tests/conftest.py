@@ -53,7 +53,7 @@ class MpyCases(pytest.File):
 
     The module may say how with a literal `PYTEST = {...}` (read, never imported, by CPython):
     "env": {VAR: value}; "fixtures": {VAR: fixture name}: VAR = str(the fixture's value);
-    "heapsize": "112wK", or {case name: heapsize}; "timeout": seconds (default 60)."""
+    "heapsize": "112K", or {case name: heapsize}; "timeout": seconds (default 60)."""
 
     def collect(self):
         opts, cases = read_cases(self.path)

@@ -281,4 +281,4 @@ def test_bench_runs_in_an_esp32_heap():
         assert f[op + "_heap_b"] > 0, (op, f)
         if "verify" in op or op in ("p256_keygen", "csr_sign"):  # a small part of the heap
             assert f[op + "_heap_b"] < 16 * 1024, (op, f)
-    assert f["heapsize"].startswith("256wK") and f["import_verify_b"] < f["import_all_b"] < f["import_chain_b"]
+    assert f["heapsize"].startswith("256K") and f["import_verify_b"] < f["import_all_b"] < f["import_chain_b"]

@@ -259,8 +259,8 @@ def test_http_client(name, web, tmp_path):
 
 
 def test_http_large_body_small_heap(web, tmp_path):
-    """4 MB through a 64 KiB heap (64wK on the 32-bit build): streamed, nothing retained."""
-    mpy("test_large_body_small_heap", tmp_path, heapsize="64wK", http_url=web.url, size=4_000_000)
+    """4 MB through a 64 KiB heap (-X heapsize=64K): streamed, nothing retained."""
+    mpy("test_large_body_small_heap", tmp_path, heapsize="64K", http_url=web.url, size=4_000_000)
 
 
 def test_https(pki, tmp_path):

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(3600)
 SOAK = bool(os.environ.get("UWB_SOAK"))
 # A plain ESP32 gives MicroPython 112 KiB; the simulated hardware (mocked machine, EV plants,
 # control API) holds about 36 KiB more on the unix port (README, Benchmarks).
-HEAP = "256wK"
+HEAP = "256K"
 FRAMES = 10000 if SOAK else 400
 # The slope of heap in use over the samples: more than this per 1,000 frames is a leak.
 FLAT_PER_1000 = 512

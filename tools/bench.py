@@ -30,10 +30,10 @@ SECTION = """
 ## Benchmarks
 
 `make bench` (`tools/bench.py`, two to three minutes) measures the firmware in the simulator and
-writes this table here and its figures to `bench/results.json`. Heap sizes are in `wK`, the
-unit of `micropython -X heapsize=NwK`: one wK is a KiB on a 32-bit port like the ESP32's (a plain
-ESP32 gives MicroPython about 112 KiB) and the 32-bit build the bench runs (`make mp32`), two on a
-64-bit one. Times are those of the unix port on the machine named, not of an ESP32.
+writes this table here and its figures to `bench/results.json`. It runs the 32-bit build of the
+unix port (`make mp32`): 4-byte words and 31-bit small ints like the ESP32's, so heap sizes, in KiB
+(`micropython -X heapsize=112K` is 112 KiB, what a plain ESP32 gives MicroPython), compare with the
+chip's. Times are those of the unix port on the machine named, not of an ESP32.
 
 """
 SIZES = {  # full run, --quick
@@ -55,7 +55,9 @@ def _heap(size):
 
 
 def _heap_text(r):
-    wk = 4 / r["word_bytes"] / 1024  # KiB of the 32-bit build per byte
+    if r["word_bytes"] != 4:
+        raise SystemExit("the Heap row measures the 32-bit build (make mp32): unset UWB_MICROPYTHON")
+    wk = 1 / 1024
     parts = []
     for name, title in (("frozen", "frozen into the firmware"), ("mpy", ".mpy image (make deploy)"),
                         ("source", "sources")):
@@ -68,7 +70,7 @@ def _heap_text(r):
                      f"KiB after boot")
     mpy, src = r["mpy"], r["source"]
     return ("; ".join(parts) + " (a plain ESP32 gives MicroPython about 112 KiB)",
-            f"smallest `-X heapsize=NwK` at which boot, 3 sessions (card, remote start, offline card), "
+            f"smallest `-X heapsize=NK` at which boot, 3 sessions (card, remote start, offline card), "
             f"MeterValues every 1 s, a SetChargingProfile, GetConfiguration of all keys and a {r['cards']:,}-entry "
             f"SendLocalList complete, on the 32-bit build: bisection over whole K, then the {scenario.WINDOW} K above "
             f"must pass too, a fresh process per probe ({sum(len(r[n]['probes']) for n in ('mpy', 'frozen', 'source') if n in r)}); "

@@ -6,7 +6,7 @@
 
 The host part (CPython) makes an RSA-2048, an RSA-4096, a P-256 and a P-384 signature and a
 P-256 certificate chain (root, intermediate, leaf) with the `cryptography` package and runs this
-same file under `micropython -X heapsize=256wK` (more than an ESP32's ~112 KiB, so that the
+same file under `micropython -X heapsize=256K` (more than an ESP32's ~112 KiB, so that the
 bisection below finds free regions in one piece), by default the 32-bit build of `make mp32` (tools/mpbin.py: $UWB_MICROPYTHON names another). That part times
 each operation (the median of several runs, with min and max, in ms of the unix port on this
 machine, not of an ESP32) and measures the heap it needs: the smallest free region in which it
@@ -17,7 +17,7 @@ import sys
 
 import heapprobe  # noqa: E402  (tools/heapprobe.py, also on the MicroPython path)
 
-HEAP = "256wK"  # room for the bisection of _need in one piece; the figures do not depend on it
+HEAP = "256K"  # room for the bisection of _need in one piece; the figures do not depend on it
 MSG = b"uwallbox benchmark message"
 
 

@@ -4,7 +4,7 @@
     python tools/bench_localauth.py [CARDS]     prints a markdown table
     from bench_localauth import run; run()      the same figures as a dict (make bench)
 
-The host part (CPython) runs this same file under MicroPython (`micropython -X heapsize=128wK`) in
+The host part (CPython) runs this same file under MicroPython (`micropython -X heapsize=128K`) in
 a scratch flash folder; that part delivers the cards as a CSMS does (a Full list, then Differential
 updates of SendLocalListMaxLength entries, through localauth.send_local_list), times every update
 and lookup, and measures the heap an operation needs: the smallest free region in which it
@@ -15,7 +15,7 @@ import sys
 import heapprobe  # noqa: E402  (tools/heapprobe.py, also on the MicroPython path)
 
 CARDS = 10000
-HEAP = "128wK"  # NwK = N KiB on 32-bit. Not the ESP32's ~112 KiB: there the 10,000-card run fails
+HEAP = "128K"  # Not the ESP32's ~112 KiB: there the 10,000-card run fails
 # (MemoryError: no contiguous block for the 6 KB message it builds); it runs from 120 KiB
 _BLOCK = 4096  # LittleFS block on the ESP32: every file takes whole blocks
 

@@ -5,7 +5,7 @@
     from bench_modbus import run; run()   the same figures as a dict
 
 Under MicroPython (tools/mpbin.py: the 32-bit build of `make mp32` unless $UWB_MICROPYTHON names
-another; -X heapsize=112wK, the fake RS-485 line of sim/mpy/modbus_slave.py):
+another; -X heapsize=112K, the fake RS-485 line of sim/mpy/modbus_slave.py):
 - `request_cpu_us`: the master's own work for one request of 12 registers (begin, every step,
   the copy of the answer), the line replaced by a replay of a recorded answer and every wait
   set to zero, so it is CPU time of the unix port, not line time;
@@ -21,7 +21,7 @@ another; -X heapsize=112wK, the fake RS-485 line of sim/mpy/modbus_slave.py):
 """
 import sys
 
-HEAP = "112wK"
+HEAP = "112K"
 
 
 # -- under MicroPython ---------------------------------------------------------------------------

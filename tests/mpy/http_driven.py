@@ -105,7 +105,7 @@ async def test_stall_times_out():
 
 
 async def test_large_body_small_heap():
-    # run with -X heapsize=64wK: the body is many times the heap; what stays allocated is bounded
+    # run with -X heapsize=64K: the body is many times the heap; what stays allocated is bounded
     n = int(os.getenv("SIZE"))
     await get("/data/1000", 1000)  # first use: imports, the event loop's own objects
     gc.collect()

@@ -127,10 +127,10 @@ def _session(p, start, stop, online=True, profile=False):
 
 
 def probe(heap_k, cards, budget_s):
-    """(passed, why, seconds): the scenario at -X heapsize=<heap_k>wK."""
+    """(passed, why, seconds): the scenario at -X heapsize=<heap_k>K."""
     t = time.monotonic()
     try:
-        with firmware(f"{heap_k}wK") as (cp, csms):
+        with firmware(f"{heap_k}K") as (cp, csms):
             scenario(Probe(cp, csms, budget_s), cards)
     except (ProbeFailed, LaunchFailed) as e:
         return False, str(e).split(";")[0], time.monotonic() - t
@@ -148,12 +148,12 @@ def after_boot():
 
 
 def word_bytes():
-    """Bytes of a machine word of the micropython binary (8 on a 64-bit port: NwK = 2N KiB)."""
+    """Bytes of a machine word of the micropython binary (4: the 32-bit build, like the ESP32's)."""
     return int(run_mpy(["-c", "import sys; print(8 if sys.maxsize >> 32 else 4)"]).stdout)
 
 
 def smallest_heap(cards, lo, hi, step, log):
-    """Bisection: the smallest heap (whole wK, to STEP) at which the scenario passes, LO taken as
+    """Bisection: the smallest heap (whole KiB, to STEP) at which the scenario passes, LO taken as
     failing, HI tried first (doubled until it passes). {"heap_k", "probes": [...]}."""
     probes = []
 
@@ -161,7 +161,7 @@ def smallest_heap(cards, lo, hi, step, log):
         budget = 3 * min([p["seconds"] for p in probes if p["passed"]] or [120])
         ok, why, s = probe(k, cards, budget)
         probes.append({"heap_k": k, "passed": ok, "why": why, "seconds": round(s, 1)})
-        log(f"heap {k}wK: {'passed' if ok else 'failed (' + why + ')'} in {s:.1f} s")
+        log(f"heap {k}K: {'passed' if ok else 'failed (' + why + ')'} in {s:.1f} s")
         return ok
 
     while not run(hi):
