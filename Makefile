@@ -61,7 +61,7 @@ build: $(STAMP)
 	$(PY) tools/build.py $(if $(DEV),--dev)
 
 deploy: build
-	$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" --settings "$(SETTINGS)"
+	$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" --settings "$(SETTINGS)" $(if $(FORCE),--force)
 
 console: $(STAMP)
 	$(PY) tools/deploy.py --port "$(PORT)" --console

@@ -2,6 +2,7 @@
 list of --dry-run, the errors that stop it before anything is written, and the device-side
 cleanup it runs (under MicroPython)."""
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -268,3 +269,55 @@ def test_host_made_key_and_csrs_are_provisioned_and_the_key_never_shown(tmp_path
     assert "PRIVATE KEY" not in shown and "BEGIN" not in shown
     text = problems(tmp_path, dict(BASIC, client_key_file=str(pki / "cp.csr")))
     assert "client_key_file" in text and "holds no PEM PRIVATE KEY" in text
+
+
+FAKE_MPREMOTE = """#!/bin/sh
+# mpremote connect PORT exec CODE runs CODE under the 32-bit micropython with a board's heap;
+# every call is logged
+echo "$@" >> "{log}"
+if [ "$3" = exec ]; then exec "{micropython}" -X heapsize={heap} -c "$4"; fi
+"""
+
+
+def fake_board(tmp_path, monkeypatch, heap):
+    """mpremote replaced by a board whose MicroPython has HEAP (e.g. '112K'); the log of its calls."""
+    from mpyrun import MICROPYTHON
+    log = tmp_path / "mpremote.log"
+    fake = tmp_path / "mpremote"
+    fake.write_text(FAKE_MPREMOTE.format(log=log, micropython=MICROPYTHON, heap=heap))
+    fake.chmod(0o755)
+    monkeypatch.setattr(deploy, "mpremote", lambda: str(fake))
+    return log
+
+
+@pytest.mark.parametrize("heap, force, deployed", [
+    ("112K", False, False),   # a plain ESP32: the .mpy image does not fit
+    ("112K", True, True),     # --force: deployed anyway, with a warning
+    ("2000K", False, True),   # a board with PSRAM
+])
+def test_the_board_heap_is_checked_before_anything_is_written(setup, tmp_path, monkeypatch, capsys,
+                                                              heap, force, deployed):
+    build, port, settings = setup
+    log = fake_board(tmp_path, monkeypatch, heap)
+    args = ["--port", str(port), "--board", "esp32-devkitc", "--settings", str(settings), "--build", str(build)]
+    if deployed:
+        deploy.main(args + ["--force"] * force)
+    else:
+        with pytest.raises(SystemExit) as e:
+            deploy.main(args)
+        assert re.search(r"nothing written: the board has 10\d KiB of heap", str(e.value)), e.value
+        assert "PSRAM" in str(e.value) and "FORCE=1" in str(e.value)
+    calls = log.read_text().splitlines()
+    assert "exec" in calls[0].split()
+    writes = [c for c in calls if " fs " in f" {c} "]
+    assert bool(writes) == deployed, calls
+    assert bool(re.search(r"warning: the board has 10\d KiB", capsys.readouterr().out)) == force
+
+
+def test_the_heap_the_mpy_image_needs_is_the_benchmark_s():
+    """deploy.MPY_HEAP_KIB covers the .mpy image's measured need (bench/results.json, Heap row) and
+    24 KiB for Wi-Fi, TLS records and fragmentation, and is more than a plain ESP32's heap."""
+    heap = json.loads((ROOT / "bench" / "results.json").read_text())["rows"]["heap"]["mpy"]
+    firmware_kib = round(heap["heap_k"] - heap["sim_bytes"] / 1024)
+    assert firmware_kib + 24 <= deploy.MPY_HEAP_KIB < firmware_kib + 24 + 8
+    assert deploy.MPY_HEAP_KIB > 112

@@ -11,6 +11,11 @@ watchdog runs while copying); the old /uwallbox and /lib go, the build, `/board.
 the `maintenance` file goes and the board restarts. The flash state (configuration, queued
 transaction messages, Wi-Fi credentials, crash.log) stays; the crash count is cleared. Secrets
 are printed as ***. `--dry-run` prints the mpremote commands instead of running them.
+
+Before writing anything it asks the board how much heap MicroPython has: a `.mpy` image keeps its
+bytecode in RAM and needs about MPY_HEAP_KIB, which a plain ESP32 (about 112 KiB) does not have.
+On such a board the deployment stops and says what to do instead (a board with PSRAM, or the
+firmware frozen into MicroPython: docs/ESP32.md); `--force` deploys anyway.
 """
 import argparse
 import ast
@@ -38,6 +43,11 @@ HOST_MADE = {"client_key_file": ("client_key", "PRIVATE KEY"),  # security profi
              "client_csr_file": ("client_csr", "CERTIFICATE REQUEST"),
              "v2g_csr_file": ("v2g_csr", "CERTIFICATE REQUEST")}  # ISO 15118 Plug & Charge
 CA_MAX = 8192  # bytes: the charge point reads the CA into its ~110 KB heap
+# KiB of heap the .mpy image needs on the board: the bench's standard scenario (README, Heap row:
+# the .mpy image's firmware share on the 32-bit build) and 24 KiB for Wi-Fi, TLS records and
+# fragmentation. tests/test_deploy.py holds it to bench/results.json.
+MPY_HEAP_KIB = 160
+HEAP_PROBE = "import gc; gc.collect(); print('heap', gc.mem_free() + gc.mem_alloc())"
 SECRET = "***"
 # run on the device: remove what the new build replaces and the crash count; until the copy is
 # complete a `maintenance` file keeps a reset board from starting a half-copied application
@@ -273,6 +283,31 @@ def commands(port, build, board_py, settings_json):
     return [mp + ["fs", "touch", ":maintenance", "+", "reset"], install]
 
 
+def board_heap(port):
+    """Bytes of heap MicroPython has on the board at PORT (mpremote exec), or None if it cannot tell."""
+    r = subprocess.run([mpremote(), "connect", port, "exec", HEAP_PROBE], capture_output=True, text=True)
+    m = re.search(r"^heap (\d+)\s*$", r.stdout, re.M) if r.returncode == 0 else None
+    return int(m.group(1)) if m else None
+
+
+def check_heap(port, force):
+    """Stop (DeployError) when the board's heap is too small for the .mpy image, unless FORCE."""
+    heap = board_heap(port)
+    if heap is None:
+        raise DeployError(f"nothing written: cannot read the heap size of the board on {port}: is it "
+                          "running MicroPython, and no console open on the port?")
+    kib = heap // 1024
+    if kib >= MPY_HEAP_KIB:
+        print(f"the board has {kib} KiB of heap: enough for the .mpy image ({MPY_HEAP_KIB} KiB)")
+        return
+    why = (f"the board has {kib} KiB of heap; the .mpy image keeps its bytecode in RAM and needs about "
+           f"{MPY_HEAP_KIB} KiB. Use a board with PSRAM (ESP32-WROVER), or build MicroPython with the "
+           "firmware frozen in (boards/esp32-devkitc/manifest.py: it needs about 53 KiB), see docs/ESP32.md")
+    if not force:
+        raise DeployError(f"nothing written: {why}; --force (make deploy FORCE=1) deploys anyway")
+    print(f"warning: {why}; deploying anyway (--force)")
+
+
 def run(cmds, dry_run):
     for i, cmd in enumerate(cmds, 1):
         print("$ " + shlex.join(cmd), flush=True)
@@ -306,6 +341,10 @@ def deploy(args):
     print(json.dumps(shown(settings), indent=2))
     if not joins_wifi(board):
         print(f"warning: {board} does not say WIFI = True: the charge point will not join the Wi-Fi")
+    if args.dry_run:
+        print("dry run: the board's heap is not checked")
+    else:
+        check_heap(args.port, args.force)
     with tempfile.TemporaryDirectory(prefix="uwallbox-deploy-") as tmp:
         device = Path(tmp) / "settings.json"
         device.write_text(json.dumps(settings))
@@ -322,6 +361,8 @@ def main(argv=None):
     p.add_argument("--build", default=str(BUILD), help="build folder (default build/)")
     p.add_argument("--dry-run", action="store_true", help="print the mpremote commands, run nothing")
     p.add_argument("--console", action="store_true", help="open the serial console (REPL) instead")
+    p.add_argument("--force", action="store_true",
+                   help=f"deploy even on a board with less heap than the .mpy image needs ({MPY_HEAP_KIB} KiB)")
     args = p.parse_args(argv)
     try:
         if args.console:
