@@ -14,6 +14,7 @@ from mpyrun import run_mpy
 
 sys.path.insert(0, str(ROOT / "tools"))
 import deploy  # noqa: E402
+import mpbin  # noqa: E402
 
 DEPLOY = [sys.executable, str(ROOT / "tools" / "deploy.py")]
 WIFI_PASSWORD = "correct horse battery"
@@ -272,19 +273,22 @@ def test_host_made_key_and_csrs_are_provisioned_and_the_key_never_shown(tmp_path
 
 
 FAKE_MPREMOTE = """#!/bin/sh
-# mpremote connect PORT exec CODE runs CODE under the 32-bit micropython with a board's heap;
-# every call is logged
+# mpremote connect PORT exec CODE runs CODE under a 32-bit micropython with a board's heap, in a
+# flash that holds an earlier deployment's uwallbox/ folder; every call is logged
 echo "$@" >> "{log}"
+cd "{flash}"
 if [ "$3" = exec ]; then exec "{micropython}" -X heapsize={heap} -c "$4"; fi
 """
 
 
-def fake_board(tmp_path, monkeypatch, heap):
-    """mpremote replaced by a board whose MicroPython has HEAP (e.g. '112K'); the log of its calls."""
-    from mpyrun import MICROPYTHON
-    log = tmp_path / "mpremote.log"
-    fake = tmp_path / "mpremote"
-    fake.write_text(FAKE_MPREMOTE.format(log=log, micropython=MICROPYTHON, heap=heap))
+def fake_board(tmp_path, monkeypatch, heap, frozen=False):
+    """mpremote replaced by a board whose MicroPython has HEAP (e.g. '112K') and, if FROZEN,
+    uwallbox frozen into its firmware; the log of its calls."""
+    log, fake, flash = tmp_path / "mpremote.log", tmp_path / "mpremote", tmp_path / "flash"
+    (flash / "uwallbox").mkdir(parents=True)
+    (flash / "uwallbox" / "__init__.py").write_text("")
+    binary = mpbin.MP32_FROZEN if frozen else mpbin.MP32
+    fake.write_text(FAKE_MPREMOTE.format(log=log, flash=flash, micropython=binary, heap=heap))
     fake.chmod(0o755)
     monkeypatch.setattr(deploy, "mpremote", lambda: str(fake))
     return log
@@ -312,6 +316,23 @@ def test_the_board_heap_is_checked_before_anything_is_written(setup, tmp_path, m
     writes = [c for c in calls if " fs " in f" {c} "]
     assert bool(writes) == deployed, calls
     assert bool(re.search(r"warning: the board has 10\d KiB", capsys.readouterr().out)) == force
+    assert (" fs cp -f -r " in log.read_text()) == deployed  # the .mpy folders
+
+
+@pytest.mark.parametrize("production", [True, False])
+def test_a_board_with_uwallbox_frozen_in_gets_no_mpy_copies(setup, tmp_path, monkeypatch, capsys, production):
+    """A plain ESP32's heap is enough for the frozen image; only boot.py, main.py, the board and the
+    settings are copied (and a production build's watchdog flag); the .mpy folders go."""
+    build, port, settings = setup
+    if production:
+        (build / "uwallbox" / "_build.mpy").write_text("x")
+    log = fake_board(tmp_path, monkeypatch, "112K", frozen=True)
+    deploy.main(["--port", str(port), "--board", "esp32-devkitc", "--settings", str(settings), "--build", str(build)])
+    assert "uwallbox is frozen into its firmware" in capsys.readouterr().out
+    copied = [dest for _, dest in re.findall(r"fs cp -f (?:-r )?(\S+) (\S+)", log.read_text())]
+    assert copied == [":boot.py", ":main.py"] + [":uwallbox_build.mpy"] * production + [":board.py", ":settings.json"]
+    clean = deploy.commands(port, build, ROOT / "boards" / "esp32-devkitc" / "board.py", settings, True)[1]
+    assert '["lib", "uwallbox", "crashes.json", "uwallbox_build.mpy"]' in clean[clean.index("exec") + 1]
 
 
 def test_the_heap_the_mpy_image_needs_is_the_benchmark_s():

@@ -140,3 +140,14 @@ def test_manifests_freeze_the_firmware_and_lib(tmp_path):
     assert ours <= unix and ours <= esp32
     assert {"asyncio/core.py", "ssl.py"} <= unix - esp32
     assert not any(t.startswith(("board", "main", "boot")) for t in unix | esp32)
+
+
+def test_frozen_firmware_reads_the_production_flag_from_flash(tmp_path):
+    """A frozen package cannot hold the build's flag (tools/build.py writes it per build):
+    `make deploy` copies it to the flash's root, and the crash guard arms the watchdog from it."""
+    code = "from uwallbox.system import crashguard; print('production', crashguard.PRODUCTION)"
+    env = {"MICROPYPATH": ".frozen:"}
+    assert run(mpbin.MP32_FROZEN, code, tmp_path, env=env).stdout.split() == ["production", "False"]
+    (tmp_path / "uwallbox_build.py").write_text("PRODUCTION = True\n")
+    r = run(mpbin.MP32_FROZEN, code, tmp_path, env=env)
+    assert r.stdout.split() == ["production", "True"], r.stdout + r.stderr

@@ -12,10 +12,13 @@ the `maintenance` file goes and the board restarts. The flash state (configurati
 transaction messages, Wi-Fi credentials, crash.log) stays; the crash count is cleared. Secrets
 are printed as ***. `--dry-run` prints the mpremote commands instead of running them.
 
-Before writing anything it asks the board how much heap MicroPython has: a `.mpy` image keeps its
-bytecode in RAM and needs about MPY_HEAP_KIB, which a plain ESP32 (about 112 KiB) does not have.
-On such a board the deployment stops and says what to do instead (a board with PSRAM, or the
-firmware frozen into MicroPython: docs/ESP32.md); `--force` deploys anyway.
+Before writing anything it asks the board how much heap MicroPython has, and whether its firmware
+has uwallbox frozen in (docs/ESP32.md, "Memory on the device"). Frozen in: only `boot.py`,
+`main.py`, the web page, `/board.py` and `/settings.json` are copied, and the `.mpy` folders of an
+earlier deployment go. Not frozen in: the `.mpy` image keeps its bytecode in RAM and needs about
+MPY_HEAP_KIB, which a plain ESP32 (about 110 KiB) does not have; on such a board the deployment
+stops and says what to do instead (a board with PSRAM, or the frozen firmware); `--force` deploys
+anyway.
 """
 import argparse
 import ast
@@ -47,7 +50,27 @@ CA_MAX = 8192  # bytes: the charge point reads the CA into its ~110 KB heap
 # the .mpy image's firmware share on the 32-bit build) and 24 KiB for Wi-Fi, TLS records and
 # fragmentation. tests/test_deploy.py holds it to bench/results.json.
 MPY_HEAP_KIB = 160
-HEAP_PROBE = "import gc; gc.collect(); print('heap', gc.mem_free() + gc.mem_alloc())"
+FROZEN_FLAG = "uwallbox_build.mpy"  # a production build's flag for a frozen firmware (crashguard.py)
+FROZEN_HEAP_KIB = 77  # the same for the frozen image (53 KiB), which a plain ESP32 has
+# run on the device: "heap BYTES FROZEN", FROZEN 1 if the firmware has uwallbox frozen in (found
+# with the frozen modules alone on the path, whatever was imported from the filesystem before)
+HEAP_PROBE = """import gc, sys
+f = 0
+if ".frozen" in sys.path:
+    for k in list(sys.modules):
+        if k == "uwallbox" or k.startswith("uwallbox."):
+            del sys.modules[k]
+    p = sys.path[:]
+    sys.path[:] = [".frozen"]
+    try:
+        import uwallbox
+        f = 1
+    except ImportError:
+        pass
+    sys.path[:] = p
+gc.collect()
+print("heap", gc.mem_free() + gc.mem_alloc(), f)
+"""
 SECRET = "***"
 # run on the device: remove what the new build replaces and the crash count; until the copy is
 # complete a `maintenance` file keeps a reset board from starting a half-copied application
@@ -269,13 +292,17 @@ def mpremote():
     return str(local) if local.exists() else shutil.which("mpremote") or "mpremote"
 
 
-def commands(port, build, board_py, settings_json):
-    """The mpremote command lines of a deployment, in order (every copy names its destination)."""
+def commands(port, build, board_py, settings_json, frozen=False):
+    """The mpremote command lines of a deployment, in order (every copy names its destination).
+    FROZEN: the board's firmware has uwallbox frozen in: the build's folders are not copied."""
     mp = [mpremote(), "connect", port]
     entries = sorted(build.iterdir())
-    clean = CLEAN.format(paths=json.dumps([p.name for p in entries if p.is_dir()] + ["crashes.json"]))
-    copies = [(p, ":" + p.name) for p in entries] + [(board_py, ":board.py"),
-                                                     (settings_json, ":settings.json")]
+    clean = CLEAN.format(paths=json.dumps([p.name for p in entries if p.is_dir()] + ["crashes.json", FROZEN_FLAG]))
+    copies = [(p, ":" + p.name) for p in entries if not (frozen and p.is_dir())]
+    flag = build / "uwallbox" / "_build.mpy"  # a production build: the watchdog is armed
+    if frozen and flag.exists():
+        copies.append((flag, ":" + FROZEN_FLAG))
+    copies += [(board_py, ":board.py"), (settings_json, ":settings.json")]
     install = mp + ["sleep", "2", "+", "exec", clean]
     for src, dest in copies:
         install += ["+", "fs", "cp", "-f"] + (["-r"] if src.is_dir() else []) + [str(src), dest]
@@ -284,28 +311,34 @@ def commands(port, build, board_py, settings_json):
 
 
 def board_heap(port):
-    """Bytes of heap MicroPython has on the board at PORT (mpremote exec), or None if it cannot tell."""
+    """(bytes of heap MicroPython has, uwallbox frozen in?) of the board at PORT, or None."""
     r = subprocess.run([mpremote(), "connect", port, "exec", HEAP_PROBE], capture_output=True, text=True)
-    m = re.search(r"^heap (\d+)\s*$", r.stdout, re.M) if r.returncode == 0 else None
-    return int(m.group(1)) if m else None
+    m = re.search(r"^heap (\d+) ([01])\s*$", r.stdout, re.M) if r.returncode == 0 else None
+    return (int(m.group(1)), m.group(2) == "1") if m else None
 
 
-def check_heap(port, force):
-    """Stop (DeployError) when the board's heap is too small for the .mpy image, unless FORCE."""
-    heap = board_heap(port)
-    if heap is None:
+def check_board(port, force):
+    """True if the board's firmware has uwallbox frozen in. DeployError when its heap is too small
+    for the image it would run, unless FORCE."""
+    found = board_heap(port)
+    if found is None:
         raise DeployError(f"nothing written: cannot read the heap size of the board on {port}: is it "
                           "running MicroPython, and no console open on the port?")
-    kib = heap // 1024
-    if kib >= MPY_HEAP_KIB:
-        print(f"the board has {kib} KiB of heap: enough for the .mpy image ({MPY_HEAP_KIB} KiB)")
-        return
-    why = (f"the board has {kib} KiB of heap; the .mpy image keeps its bytecode in RAM and needs about "
-           f"{MPY_HEAP_KIB} KiB. Use a board with PSRAM (ESP32-WROVER), or build MicroPython with the "
-           "firmware frozen in (boards/esp32-devkitc/manifest.py: it needs about 53 KiB), see docs/ESP32.md")
+    kib, frozen = found[0] // 1024, found[1]
+    need = FROZEN_HEAP_KIB if frozen else MPY_HEAP_KIB
+    image = "the frozen image" if frozen else "the .mpy image"
+    if kib >= need:
+        print(f"the board has {kib} KiB of heap: enough for {image} ({need} KiB)"
+              + ("; uwallbox is frozen into its firmware: its .mpy folders are not copied" if frozen else ""))
+        return frozen
+    why = (f"the board has {kib} KiB of heap; {image} needs about {need} KiB" + ("" if frozen else
+           ": its bytecode is loaded into RAM. Use a board with PSRAM (ESP32-WROVER), or build MicroPython "
+           "with uwallbox frozen in (boards/esp32-devkitc/manifest.py), which needs about "
+           f"{FROZEN_HEAP_KIB} KiB: docs/ESP32.md"))
     if not force:
         raise DeployError(f"nothing written: {why}; --force (make deploy FORCE=1) deploys anyway")
     print(f"warning: {why}; deploying anyway (--force)")
+    return frozen
 
 
 def run(cmds, dry_run):
@@ -341,14 +374,15 @@ def deploy(args):
     print(json.dumps(shown(settings), indent=2))
     if not joins_wifi(board):
         print(f"warning: {board} does not say WIFI = True: the charge point will not join the Wi-Fi")
+    frozen = False
     if args.dry_run:
-        print("dry run: the board's heap is not checked")
+        print("dry run: the board is not asked for its heap (the .mpy image is shown)")
     else:
-        check_heap(args.port, args.force)
+        frozen = check_board(args.port, args.force)
     with tempfile.TemporaryDirectory(prefix="uwallbox-deploy-") as tmp:
         device = Path(tmp) / "settings.json"
         device.write_text(json.dumps(settings))
-        run(commands(args.port, build, board, device), args.dry_run)
+        run(commands(args.port, build, board, device, frozen), args.dry_run)
     print("dry run: nothing was written" if args.dry_run else
           f"done: the board restarts; see its log with `make console PORT={args.port}`")
 

@@ -20,7 +20,10 @@ from ..log import log
 try:
     from .._build import PRODUCTION  # written by tools/build.py
 except ImportError:
-    PRODUCTION = False
+    try:  # uwallbox frozen into the firmware: tools/deploy.py copies the flag to the flash's root
+        from uwallbox_build import PRODUCTION
+    except ImportError:
+        PRODUCTION = False
 
 _LOG_MAX = const(4096)  # bytes of crash.log kept
 _LIMIT = const(3)  # crashes in a row that stop the charge point
