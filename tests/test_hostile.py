@@ -1,5 +1,7 @@
 """Hostile input (issue 18): thousands of frames mutated from valid requests of every action
-(tools/hostile.py), sent to the `.mpy` image at an ESP32's heap. The process never dies, every
+(tools/hostile.py), sent to the firmware frozen into the 32-bit binary at a plain ESP32's heap and
+to the `.mpy` image with room to spare (it does not fit a plain ESP32: docs/ESP32.md, section 6).
+The process never dies, every
 CALL with a valid unique id is answered, the heap in use stays flat, and a normal session works
 afterwards. A sample in `make test`; 10,000 frames with UWB_SOAK=1 (`make soak`)."""
 import json
@@ -17,7 +19,9 @@ pytestmark = pytest.mark.timeout(3600)
 
 SOAK = bool(os.environ.get("UWB_SOAK"))
 # A plain ESP32 gives MicroPython 112 KiB; the simulated hardware (mocked machine, EV plants,
-# control API) holds about 36 KiB more on the unix port (README, Benchmarks).
+# control API) holds about 36 KiB more on the unix port (README, Benchmarks): the frozen image
+# runs at that. The .mpy image needs more than a plain ESP32 has: it runs with room to spare.
+ESP32_HEAP = "148K"
 HEAP = "256K"
 FRAMES = 10000 if SOAK else 400
 # The slope of heap in use over the samples: more than this per 1,000 frames is a leak.
@@ -51,9 +55,13 @@ def test_unit_frame_generator_is_hostile_but_never_destructive():
 
 
 @pytest.mark.soak
-def test_hostile_frame_campaign(csms, charge_point, image, monkeypatch):
-    monkeypatch.setenv("UWB_SIM_BUILD", str(image))
-    cp = charge_point(heapsize=HEAP)
+@pytest.mark.parametrize("frozen", [True, False], ids=["frozen-at-esp32-heap", "mpy"])
+def test_hostile_frame_campaign(csms, charge_point, image, monkeypatch, frozen):
+    if frozen:
+        monkeypatch.setenv("UWB_SIM_FROZEN", "1")
+    else:
+        monkeypatch.setenv("UWB_SIM_BUILD", str(image))
+    cp = charge_point(heapsize=ESP32_HEAP if frozen else HEAP)
     registered(cp, csms)
     csms.wait_for("StatusNotification", lambda p: p["connectorId"] == 1, cp_id=cp.id)
     r = hostile.campaign(csms, cp, FRAMES, seed=int(os.environ.get("UWB_SEED", 1)),
