@@ -49,7 +49,7 @@ import asyncio
 import machine
 from micropython import const
 
-from .pilot import BURST, FULL, Pilot, classify
+from .pilot import BURST, CLOSED, FULL, Pilot, classify
 from .relay import Contactor
 
 _PERIOD_MS = const(10)
@@ -120,7 +120,7 @@ class Evse:
     def step(self):
         p = self.pilot
         osc = p.oscillating                      # PWM during this sample
-        h = p.measure(FULL if self.contactor.closed else BURST)  # closed: a whole period a step
+        h = p.measure(CLOSED, FULL) if self.contactor.closed else p.measure(BURST)
         raw = classify(h, self.cp) if p.seen else None   # None: no high level in the window
         cp = self._debounce(raw)
         plugged = _PLUGGED.get(cp, self.plugged)

@@ -30,7 +30,8 @@ from machine import ADC, PWM, Pin
 
 FREQ = 1000      # Hz
 BURST = 9        # ADC reads per measure() (per Evse step) while the contactor is open
-FULL = 40        # ADC reads per measure() while it is closed: one burst spans a PWM period
+FULL = 40        # ADC reads a burst may take while the contactor is closed: a whole PWM period
+CLOSED = 2       # ADC reads a burst takes at least while the contactor is closed
 WINDOW = 5       # bursts the levels are taken over (together > 1 PWM period)
 _NO_HI = -1      # uV: no high-phase read in that burst (reads are >= 0 uV)
 _NO_LO = 1 << 29  # uV: no low reads yet (a small int on the 32-bit build)
@@ -180,11 +181,14 @@ class Pilot:
         """Steady -12 V: state F, EVSE not available."""
         self.set_duty(0.0)
 
-    def measure(self, n=BURST):
-        """One burst of N reads (BURST; FULL spans a whole PWM period) into the window; sets high_mv (unchanged when `seen` is
-        False), low_mv, seen and fresh; returns high_mv. Allocates nothing: small ints only,
-        preallocated arrays and bound method."""
+    def measure(self, n=BURST, upto=0):
+        """One burst of N reads into the window; with UPTO > N (the contactor closed), the burst
+        goes on, UPTO reads at most (FULL: a whole period), until two of its reads have reached
+        the window's high level (within HYST / 2) or a higher one: the high phase sampled as it is
+        now. Sets high_mv (unchanged when `seen` is False), low_mv, seen and fresh; returns
+        high_mv. Allocates nothing: small ints only, preallocated arrays and bound method."""
         read = self._read
+        his = self._his
         hi = -1
         hi2 = -1                                 # the second highest read
         lo = _NO_LO
@@ -197,7 +201,24 @@ class Pilot:
                 hi2 = v
             if v < lo:
                 lo = v
-        his = self._his
+        if upto > n:
+            ref = _NO_HI                         # the window's high level less the tolerance
+            for i in range(WINDOW):
+                if his[i] > ref:
+                    ref = his[i]
+            ref -= self._uv_tol
+            if ref < self._uv_e_hi:              # no high level yet: any read above E counts
+                ref = self._uv_e_hi
+            while hi2 < ref and n < upto:
+                n += 1
+                v = read()
+                if v > hi:
+                    hi2 = hi
+                    hi = v
+                elif v > hi2:
+                    hi2 = v
+                if v < lo:
+                    lo = v
         los = self._los
         osc = 0.0 < self.duty < 100.0
         if osc and self._osc_n < WINDOW:
