@@ -193,10 +193,20 @@ class Pilot:
         high_mv. Allocates nothing: small ints only, preallocated arrays and bound method."""
         read = self._read
         his = self._his
+        ref = -1                                 # closed: two reads at this level end the burst
+        if upto > n:
+            for i in range(WINDOW):
+                if his[i] > ref:
+                    ref = his[i]
+            ref -= self._uv_tol                  # the window's high level less the tolerance
+            if ref < self._uv_e_hi:              # no high level yet: any read above E counts
+                ref = self._uv_e_hi
         hi = -1
         hi2 = -1                                 # the second highest read
         lo = _NO_LO
-        for _ in range(n):
+        i = 0
+        while i < n or (hi2 < ref and i < upto):
+            i += 1
             v = read()
             if v > hi:
                 hi2 = hi
@@ -205,24 +215,6 @@ class Pilot:
                 hi2 = v
             if v < lo:
                 lo = v
-        if upto > n:
-            ref = _NO_HI                         # the window's high level less the tolerance
-            for i in range(WINDOW):
-                if his[i] > ref:
-                    ref = his[i]
-            ref -= self._uv_tol
-            if ref < self._uv_e_hi:              # no high level yet: any read above E counts
-                ref = self._uv_e_hi
-            while hi2 < ref and n < upto:
-                n += 1
-                v = read()
-                if v > hi:
-                    hi2 = hi
-                    hi = v
-                elif v > hi2:
-                    hi2 = v
-                if v < lo:
-                    lo = v
         los = self._los
         osc = 0.0 < self.duty < 100.0
         if osc and self._osc_n < WINDOW:
