@@ -25,8 +25,9 @@ two of its reads reach the window's high level (at most HYST / 2 below it, or ab
 reads at least, FULL, a whole period, at most): every step samples the high phase as it is now, so the EV
 leaving C shows in the very next step, however late that step runs, and a burst in E or D reads
 the whole period. What that costs depends on the low phase to read through: at 32 A (53 %) about
-5 pilot reads a step, 527 reads a second with the proximity read (627 with an ESP32's 10.2 ms
-phases); at 6 A (10 %) 2,000 to 2,700 a second (docs/ESP32.md, "CPU budget").
+5 pilot reads a step, 527 reads a second with the proximity read in the simulator (773 on average
+with an ESP32's 10.2 ms phases, 940 at most); at 6 A (10 %) 1,900 to 2,700 a second
+(docs/ESP32.md, "CPU budget").
 """
 from array import array
 
