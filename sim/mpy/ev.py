@@ -198,14 +198,26 @@ class Ev:
 
     # -- inputs the plant drives
     def _drive_inputs(self):
+        # The firmware's Evse step (a scheduled callback) may run between reading the outputs
+        # here and driving an input, and drive the inputs itself: a level read before it must not
+        # stay (a feedback left closed after the relay opened reads as a weld), so the inputs are
+        # driven again until the outputs read after driving them are those they were driven from.
+        while self._drive_once():
+            pass
+
+    def _drive_once(self):
+        """Drive the inputs from the outputs; True if an output changed meanwhile."""
         p = self.pins
+        relay = self.relay_out()
+        test = self._out(self._p_test)
+        lock = self._out(self._p_lock)
         if p.get("relay_fb") is not None:
-            machine._drive(p["relay_fb"], self.relay_out() or self.weld)
+            machine._drive(p["relay_fb"], relay or self.weld)
         if p.get("rcd_trip") is not None:
-            test = self._out(self._p_test) and not self.rcd_broken
-            machine._drive(p["rcd_trip"], self.rcd or test)
+            machine._drive(p["rcd_trip"], self.rcd or (test and not self.rcd_broken))
         if p.get("lock_fb") is not None and not self.lock_jam:
-            machine._drive(p["lock_fb"], self._out(self._p_lock))
+            machine._drive(p["lock_fb"], lock)
+        return relay != self.relay_out() or test != self._out(self._p_test) or lock != self._out(self._p_lock)
 
     # -- the firmware changed an output
     def _on_output(self, pin, value, t_us):

@@ -8,7 +8,7 @@ Timed with time.ticks_us under the 32-bit micropython: each Evse step, and each 
 (98 steps and the once-a-second tasks' work).
 
 The ESP32 estimate, per connector, is the cost model of docs/ESP32.md: the step's own Python (its
-unix time less the mocked reads, timed alone) times SLOWDOWN, plus its ADC reads times READ_US,
+unix time less its mocked reads, counted in the step and timed alone) times SLOWDOWN, plus its ADC reads times READ_US,
 98 times a second, plus the once-a-second work times SLOWDOWN. SLOWDOWN and READ_US are
 assumptions (stated there), not measurements.
 """
@@ -36,15 +36,19 @@ def measure(steps, seconds):
         raise RuntimeError(f"{SCRIPT.name} failed:\n{r.stdout}{r.stderr}")
     d = json.loads(r.stdout.splitlines()[-1])
     per_s = d["steps_per_s"]
-    reads_mock_us = d["burst"] * d["mock_read_us"] + d["pp_read_us"]
-    out = {"burst": d["burst"], "window": d["window"], "steps_per_s": per_s, "mock_read_us": d["mock_read_us"],
+    out = {"burst": d["burst"], "closed": d["closed"], "full": d["full"], "window": d["window"],
+           "steps_per_s": per_s, "mock_read_us": d["mock_read_us"],
            "assumptions": {str(mhz): {"slowdown": k, "read_us": us} for mhz, (k, us) in ESP32.items()},
            "esp32": {}}
     for name in ("idle", "charging"):
         p = d[name]
         c, n = p["second_counts"], p["seconds"]
         step = spread(p["step_us"], 99)
-        reads_per_step = (p["step_counts"]["adc_pilot"] + p["step_counts"]["adc_pp"]) / d["steps"]
+        pilot_per_step = p["step_counts"]["adc_pilot"] / d["steps"]
+        pp_per_step = p["step_counts"]["adc_pp"] / d["steps"]
+        reads_per_step = pilot_per_step + pp_per_step
+        # the mocked reads of a step (their number differs idle and charging), timed alone
+        reads_mock_us = pilot_per_step * d["mock_read_us"] + pp_per_step * d["pp_read_us"]
         rest_us = _median(p["second_rest_us"])
         out[name] = {
             "cp": p["cp"], "relay": p["relay"], "step_us": step,

@@ -22,8 +22,10 @@ Rules:
   boards) the lock reports locked; it closes only in a step whose own pilot burst saw C (or D).
   It opens in the same step as soon as one of these stops holding; a single sample outside C/D
   is enough (debouncing delays closing, never opening), and so is a pilot window that saw no
-  high level. While the contactor is closed each step reads a whole PWM period (pilot.FULL), so
-  it opens in the step after the EV leaves C/D, however late that step runs.
+  high level. While the contactor is closed each step's pilot burst reads until it has sampled
+  the high level as it is now (two reads at the window's level or above; a whole PWM period,
+  pilot.FULL, at most), so it opens in the step after the EV leaves C/D, however late that step
+  runs (hw/pilot.py: about 5 reads a step at 32 A).
   The contactor opens before the PWM changes and closes after it has been offered.
 - Offered current = min(board.MAX_CURRENT_A, max_a, limit_a, cable rating (socket boards)).
   Below 6 A, or `allow` false, or a latched fault, or state E: standby (steady +12 V, the EV
@@ -49,7 +51,7 @@ import asyncio
 import machine
 from micropython import const
 
-from .pilot import BURST, FULL, Pilot, classify
+from .pilot import BURST, CLOSED, FULL, Pilot, classify
 from .relay import Contactor
 
 _PERIOD_MS = const(10)
@@ -120,7 +122,7 @@ class Evse:
     def step(self):
         p = self.pilot
         osc = p.oscillating                      # PWM during this sample
-        h = p.measure(FULL if self.contactor.closed else BURST)  # closed: a whole period a step
+        h = p.measure(CLOSED, FULL) if self.contactor.closed else p.measure(BURST)
         raw = classify(h, self.cp) if p.seen else None   # None: no high level in the window
         cp = self._debounce(raw)
         plugged = _PLUGGED.get(cp, self.plugged)

@@ -4,8 +4,8 @@ The pilot output pin drives the +-12 V pilot through the board's driver (pin hig
 pin sees the pilot through a linear divider, calibrated by the board's PILOT_CAL = (uV at -12 V,
 uV at +12 V). Pin interrupts are deferred on the ESP32, so the levels are the max (high level)
 and min (low level) of ADC reads that together span more than one PWM period: each measure()
-takes BURST reads (one Evse step: with the proximity pilot's read, at most 1,000 ADC reads a
-second per connector) and the levels are those of the last WINDOW bursts. The steps are not
+takes BURST reads (one Evse step: with the proximity pilot's read, 980 ADC reads a second per
+connector) and the levels are those of the last WINDOW bursts. The steps are not
 phase-locked to the PWM (the Evse timer period is 10.2 ms, not a whole number of 1 ms periods:
 each burst starts a fifth of a period later than the one before), so WINDOW bursts cover every
 phase when a read takes 25 us or more (docs/ESP32.md, "CPU budget").
@@ -20,17 +20,23 @@ shows a level the window does not explain wins at once:
   window restarts from it (a single high read may be an edge of the PWM, so it only adds);
 - a burst that saw only the low phase (all reads below -1.5 V while the PWM oscillates) says
   nothing about the high level: `seen` is False when no burst of the window saw it.
-The contactor closes only on a fresh burst (hw/evse.py). While it is closed, each step reads FULL
-times, a whole period: the EV leaving C shows in the very next step, however late that step runs
-(a step delayed by a flash write or a collection must not also wait for the window).
+The contactor closes only on a fresh burst (hw/evse.py). While it is closed, a burst reads until
+two of its reads reach the window's high level (at most HYST / 2 below it, or above it; CLOSED
+reads at least, FULL, a whole period, at most): every step samples the high phase as it is now, so the EV
+leaving C shows in the very next step, however late that step runs, and a burst in E or D reads
+the whole period. What that costs depends on the low phase to read through: at 32 A (53 %) about
+5 pilot reads a step, 527 reads a second with the proximity read in the simulator (773 on average
+with an ESP32's 10.2 ms phases, 940 at most); at 6 A (10 %) 1,900 to 2,700 a second
+(docs/ESP32.md, "CPU budget").
 """
 from array import array
 
 from machine import ADC, PWM, Pin
 
 FREQ = 1000      # Hz
-BURST = 9        # ADC reads per measure() (per Evse step) while the contactor is open
-FULL = 40        # ADC reads per measure() while it is closed: one burst spans a PWM period
+BURST = 9        # ADC reads a burst (an Evse step) takes while the contactor is open
+FULL = 40        # ADC reads a burst may take while the contactor is closed: a whole PWM period
+CLOSED = 2       # ADC reads a burst takes at least while the contactor is closed
 WINDOW = 5       # bursts the levels are taken over (together > 1 PWM period)
 _NO_HI = -1      # uV: no high-phase read in that burst (reads are >= 0 uV)
 _NO_LO = 1 << 29  # uV: no low reads yet (a small int on the 32-bit build)
@@ -180,15 +186,28 @@ class Pilot:
         """Steady -12 V: state F, EVSE not available."""
         self.set_duty(0.0)
 
-    def measure(self, n=BURST):
-        """One burst of N reads (BURST; FULL spans a whole PWM period) into the window; sets high_mv (unchanged when `seen` is
-        False), low_mv, seen and fresh; returns high_mv. Allocates nothing: small ints only,
-        preallocated arrays and bound method."""
+    def measure(self, n=BURST, upto=0):
+        """One burst of N reads into the window; with UPTO > N (the contactor closed), the burst
+        goes on, UPTO reads at most (FULL: a whole period), until two of its reads have reached
+        the window's high level (within HYST / 2) or a higher one: the high phase sampled as it is
+        now. Sets high_mv (unchanged when `seen` is False), low_mv, seen and fresh; returns
+        high_mv. Allocates nothing: small ints only, preallocated arrays and bound method."""
         read = self._read
+        his = self._his
+        ref = -1                                 # closed: two reads at this level end the burst
+        if upto > n:
+            for i in range(WINDOW):
+                if his[i] > ref:
+                    ref = his[i]
+            ref -= self._uv_tol                  # the window's high level less the tolerance
+            if ref < self._uv_e_hi:              # no high level yet: any read above E counts
+                ref = self._uv_e_hi
         hi = -1
         hi2 = -1                                 # the second highest read
         lo = _NO_LO
-        for _ in range(n):
+        i = 0
+        while i < n or (hi2 < ref and i < upto):
+            i += 1
             v = read()
             if v > hi:
                 hi2 = hi
@@ -197,7 +216,6 @@ class Pilot:
                 hi2 = v
             if v < lo:
                 lo = v
-        his = self._his
         los = self._los
         osc = 0.0 < self.duty < 100.0
         if osc and self._osc_n < WINDOW:
