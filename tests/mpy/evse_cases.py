@@ -8,6 +8,7 @@ import ev as plant
 import machine
 from uwallbox.hw import evse as evse_mod
 from uwallbox.hw.evse import Evse
+from uwallbox.hw.pilot import WINDOW
 
 EV = board.plants[0]
 
@@ -619,11 +620,15 @@ def _until_open(e, n=20):
     return k
 
 
-def test_leaving_c_opens_at_the_next_step_at_any_phase():
-    # while the contactor is closed a step reads a whole PWM period (FULL): wherever in the
-    # period the EV leaves C, the next step opens it, at 6 A (10 %: the high level lasts 100 us)
-    # as at 32 A, with no window to wait for
+def test_leaving_c_opens_within_the_window_at_any_phase():
+    # while the contactor is closed a burst reads until it has sampled the high level, within a
+    # budget of BURST reads a step: at 32 A (53 %) that is always enough and the next step opens
+    # it; at 6 A (10 %: the high level lasts 100 us) a burst may read only low phase, but
+    # consecutive bursts cover the period (the ADC clock runs on with the reads, 27 us each), so
+    # a step within the window (5 steps: 51 ms of the 100 ms an opening may take) sees the EV
+    # leave C, wherever in the period it does
     e = charging(make())
+    worst = {}
     for limit in (6.0, None):
         e.limit_a = limit
         for shift in range(0, 1000, 29):
@@ -632,11 +637,30 @@ def test_leaving_c_opens_at_the_next_step_at_any_phase():
             assert e.relay, (limit, shift)
             machine._sample_us += shift           # the PWM phase of the next read
             EV.update({"charge": False})
-            assert _until_open(e) == 1, (limit, shift)
+            k = _until_open(e)
+            assert 1 <= k <= (1 if limit is None else WINDOW), (limit, shift, k)
+            worst[limit] = max(worst.get(limit, 0), k)
+    assert worst[6.0] > 1, worst                  # the budget does bind at 6 A
     EV.update({"charge": True})
     run(e, 20)
     EV.update({"pilot_short": True}, plant.FAULT_FIELDS)
     assert _until_open(e) == 1                    # E: every read says so, the next step opens
+    assert plant.violations == [], plant.violations
+
+
+def test_a_late_step_reads_a_whole_period():
+    # a step that runs late (the soft timer waited for a collection, a flash write, a long C
+    # call) may read for the time it lost, a whole period at most: the EV leaving C shows in it
+    # at any phase, even at 6 A
+    e = charging(make())
+    e.limit_a = 6.0
+    for shift in range(0, 1000, 97):
+        EV.update({"charge": True})
+        run(e, 20)
+        machine._sample_us += shift
+        EV.update({"charge": False})
+        time.sleep_ms(50)                         # 45 ms and more late: FULL reads
+        assert _until_open(e) == 1, shift
     assert plant.violations == [], plant.violations
 
 
@@ -662,8 +686,8 @@ def test_a_brief_c_never_closes_on_stale_readings():
 def _closed_reads_per_s(e, n, esp32=False, off=0):
     """Pilot + PP reads a second over N closed steps, 98 a second; with ESP32, each step starts
     10.2 ms of PWM phase after the one before (as the ESP32's timer steps fall), the first OFF us
-    into a period, otherwise the simulator's ADC clock runs on with the reads. Asserts that every
-    step saw the high level as it is now."""
+    into a period, otherwise the simulator's ADC clock runs on with the reads. Asserts that the
+    contactor stayed closed and that the window always held the high level."""
     c = board.CONNECTORS[0]
     machine._counts_reset()
     t0 = (machine._sample_us // 1000 + 1) * 1000 + off
@@ -671,7 +695,7 @@ def _closed_reads_per_s(e, n, esp32=False, off=0):
         if esp32:
             machine._sample_us = t0 + 10200 * k
         e.step()
-        assert e.relay and e.pilot.fresh, (k, e.limit_a)    # each closed burst saw C as it is
+        assert e.relay and e.pilot.seen and e.cp == "C", (k, e.limit_a)
     return (machine._adc_reads[c["pilot_adc"]] + machine._adc_reads[c["pp_adc"]]) * 98 // n
 
 
@@ -683,8 +707,17 @@ def test_adc_reads_per_step():
     run(e, 100)
     assert e.relay
     pilot = machine._adc_reads[c["pilot_adc"]]
-    assert 100 * CLOSED <= pilot <= 100 * FULL, pilot  # closed: until the high level shows
-    assert pilot < 100 * BURST, pilot                    # 32 A: fewer than with the contactor open
+    assert 100 * CLOSED <= pilot < 100 * BURST, pilot  # closed, 32 A: until the high level shows
+    e.limit_a = 6.0
+    run(e, 20)
+    machine._counts_reset()
+    run(e, 100)
+    assert e.relay
+    assert machine._adc_reads[c["pilot_adc"]] <= FULL + 100 * BURST  # 6 A: the budget binds
+    e.limit_a = None
+    run(e, 20)
+    machine._counts_reset()
+    run(e, 100)
     assert machine._adc_reads[c["pp_adc"]] == 100       # the cable's rating, once a step
     EV.update({"charge": False})
     run(e, 3)
@@ -696,11 +729,10 @@ def test_adc_reads_per_step():
 
 
 def test_closed_reads_per_second_by_offer():
-    # while closed a burst stops at the second read of the high level: what that costs depends
-    # on the duty cycle (the low phase to read through) and on the phases the steps fall at; never
-    # more than FULL a step. At 32 A at most 1,000 a second with the simulator's phases and with
-    # an ESP32's (a step every 10.2 ms), wherever the PWM period starts
-    from uwallbox.hw.pilot import FULL
+    # while closed a burst stops at the second read of the high level, within a budget of BURST
+    # reads a step (FULL banked at most): never more than 1,000 reads a second with the PP's,
+    # at any offer, with the simulator's phases and with an ESP32's (a step every 10.2 ms),
+    # wherever the PWM period starts; at 32 A well under the budget
     e = charging(make())
     got = {}
     for limit in (None, 16.0, 6.0):
@@ -708,12 +740,10 @@ def test_closed_reads_per_second_by_offer():
         run(e, 20)
         got[limit] = r = _closed_reads_per_s(e, 500)
         esp = [_closed_reads_per_s(e, 100, True, off) for off in range(0, 200, 20)]
-        assert max(esp) <= (FULL + 1) * 98 and r <= (FULL + 1) * 98, (limit, r, esp)
-        if limit is None:
-            assert r <= 1000 and max(esp) <= 1000, (r, esp)
+        assert r <= 1000 and max(esp) <= 1000, (limit, r, esp)
         got[(limit, "esp32")] = (sum(esp) // len(esp), min(esp), max(esp))
     print("closed reads/s by offer (sim; esp32 phases: mean, min, max):", got)
-    assert got[(6.0, "esp32")][0] > got[(16.0, "esp32")][0] > got[(None, "esp32")][0], got
+    assert got[None] < got[6.0], got
 
 
 async def _reads_per_second(e, c):
@@ -726,8 +756,8 @@ async def _reads_per_second(e, c):
 
 
 async def test_timer_adc_reads_per_second_per_connector():
-    # counted in the mocked ADC over one second of the real timer: at most 1,000 a second at
-    # 32 A with the contactor closed (charging) and with it open (EV plugged, PWM offering)
+    # counted in the mocked ADC over one second of the real timer: at most 1,000 a second with
+    # the contactor closed (charging at 32 A and at 6 A) and with it open (EV plugged, PWM offering)
     e = make()
     c = board.CONNECTORS[0]
     evse_mod.start_timer([e])
@@ -736,6 +766,9 @@ async def test_timer_adc_reads_per_second_per_connector():
         await _charging_on_timer(e)
         closed = await _reads_per_second(e, c)
         assert e.relay
+        e.limit_a = 6.0                          # 10 %: the budget binds
+        closed6 = await _reads_per_second(e, c)
+        assert e.relay and e.offered_a == 6.0
         EV.update({"charge": False})
         while e.relay:
             await asyncio.wait_for_ms(e.changed.wait(), 1000)
@@ -746,6 +779,7 @@ async def test_timer_adc_reads_per_second_per_connector():
         evse_mod.stop_timer()
     assert 500 <= open_ <= 1000, open_           # 9 pilot + 1 PP read every 10.2 ms: 980
     assert 200 <= closed <= 1000, closed         # ~5 pilot + 1 PP every 10.2 ms at 32 A
+    assert 500 <= closed6 <= 1000, closed6       # the budget: 8 pilot + 1 PP every 10.2 ms
 
 
 def test_mock_counts_hardware_writes():

@@ -23,9 +23,11 @@ Rules:
   It opens in the same step as soon as one of these stops holding; a single sample outside C/D
   is enough (debouncing delays closing, never opening), and so is a pilot window that saw no
   high level. While the contactor is closed each step's pilot burst reads until it has sampled
-  the high level as it is now (two reads at the window's level or above; a whole PWM period,
-  pilot.FULL, at most), so it opens in the step after the EV leaves C/D, however late that step
-  runs (hw/pilot.py: about 5 reads a step at 32 A).
+  the high level as it is now (two reads at the window's level or above), within a budget of
+  _GRANT reads a step (a late step: one for each _US_PER_READ it waited; pilot.FULL, a whole PWM
+  period, at most): at most 882 ADC reads a second with the PP's. At 32 A that is enough for
+  every step, and it opens in the step after the EV leaves C/D; at 6 A within WINDOW steps (51
+  ms), and in the next step after a late one (hw/pilot.py).
   The contactor opens before the PWM changes and closes after it has been offered.
 - Offered current = min(board.MAX_CURRENT_A, max_a, limit_a, cable rating (socket boards)).
   Below 6 A, or `allow` false, or a latched fault, or state E: standby (steady +12 V, the EV
@@ -46,6 +48,7 @@ Rules:
   when the EV is unplugged (unless `hold_lock`) and on `unlock()`.
 """
 import sys
+import time
 
 import asyncio
 import machine
@@ -56,6 +59,10 @@ from .relay import Contactor
 
 _PERIOD_MS = const(10)
 _SHIFT_US = const(200)    # the timer period is 10 ms + this: a fifth of a PWM period per step
+_GRANT = const(8)         # pilot reads a closed step adds to its budget: 784 a second, 882 with the
+                          # PP's; 8 reads span the 200 us the bursts move by (hw/pilot.py)
+_LATE_US = const(15000)   # a step this long after the one before is late (the timer's is 10.2 ms)
+_US_PER_READ = const(1275)  # a late closed step adds one read for each of these since the last
 _WELD_STEPS = const(20)   # steps after opening before the feedback must show open (200 ms)
 _LOCK_STEPS = const(50)   # steps the lock actuator may take (500 ms)
 _DIODE_STEPS = const(3)   # consecutive bad low levels before the diode fault
@@ -117,12 +124,27 @@ class Evse:
         self._lock_steps = 0
         self._offer = -1.0       # current the PWM offers (-1: none)
         self._errors = 0
+        self._reads = FULL       # pilot reads a closed burst may still take (a budget)
+        self._t = time.ticks_us()  # when the last step ran
 
     # -- the 10 ms step: sense, judge, act, report
     def step(self):
         p = self.pilot
         osc = p.oscillating                      # PWM during this sample
-        h = p.measure(CLOSED, FULL) if self.contactor.closed else p.measure(BURST)
+        now = time.ticks_us()
+        dt = time.ticks_diff(now, self._t)
+        self._t = now
+        if self.contactor.closed:
+            # a budget of reads: _GRANT more each step (a late one, one for each _US_PER_READ
+            # since the last), FULL at most: under 1,000 reads a second with the PP's
+            n = self._reads + (_GRANT if dt <= _LATE_US else dt // _US_PER_READ)
+            if n > FULL:
+                n = FULL
+            h = p.measure(CLOSED, n)
+            self._reads = n - p.reads
+        else:
+            self._reads = FULL
+            h = p.measure(BURST)
         raw = classify(h, self.cp) if p.seen else None   # None: no high level in the window
         cp = self._debounce(raw)
         plugged = _PLUGGED.get(cp, self.plugged)

@@ -21,13 +21,12 @@ shows a level the window does not explain wins at once:
 - a burst that saw only the low phase (all reads below -1.5 V while the PWM oscillates) says
   nothing about the high level: `seen` is False when no burst of the window saw it.
 The contactor closes only on a fresh burst (hw/evse.py). While it is closed, a burst reads until
-two of its reads reach the window's high level (at most HYST / 2 below it, or above it; CLOSED
-reads at least, FULL, a whole period, at most): every step samples the high phase as it is now, so the EV
-leaving C shows in the very next step, however late that step runs, and a burst in E or D reads
-the whole period. What that costs depends on the low phase to read through: at 32 A (53 %) about
-5 pilot reads a step, 527 reads a second with the proximity read in the simulator (773 on average
-with an ESP32's 10.2 ms phases, 940 at most); at 6 A (10 %) 1,900 to 2,700 a second
-(docs/ESP32.md, "CPU budget").
+two of its reads reach the window's high level (at most HYST / 2 below it, or above it), CLOSED
+reads at least, within the budget hw/evse.py gives it (8 reads a step, FULL, a whole period, at
+most): at 32 A (53 %) about 5 pilot reads a step, so every step samples the high phase as it is
+now and the EV leaving C shows in the very next step; at 6 A (10 %) a burst may read only low
+phase and the window holds the level until a later one samples it (5 steps at most). Either
+way at most 882 ADC reads a second with the proximity read (docs/ESP32.md, "CPU budget").
 """
 from array import array
 
@@ -135,6 +134,7 @@ class Pilot:
         self.low_mv = 0
         self.seen = False                        # a burst of the window saw the high level
         self.fresh = False                       # the last burst saw it
+        self.reads = 0                           # ADC reads the last burst took
 
     @property
     def oscillating(self):
@@ -190,7 +190,7 @@ class Pilot:
         """One burst of N reads into the window; with UPTO > N (the contactor closed), the burst
         goes on, UPTO reads at most (FULL: a whole period), until two of its reads have reached
         the window's high level (within HYST / 2) or a higher one: the high phase sampled as it is
-        now. Sets high_mv (unchanged when `seen` is False), low_mv, seen and fresh; returns
+        now. Sets high_mv (unchanged when `seen` is False), low_mv, seen, fresh and reads; returns
         high_mv. Allocates nothing: small ints only, preallocated arrays and bound method."""
         read = self._read
         his = self._his
@@ -216,6 +216,7 @@ class Pilot:
                 hi2 = v
             if v < lo:
                 lo = v
+        self.reads = i
         los = self._los
         osc = 0.0 < self.duty < 100.0
         if osc and self._osc_n < WINDOW:
