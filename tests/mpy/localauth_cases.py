@@ -157,6 +157,9 @@ def test_list_length_limit_changes_nothing():
     assert _send(app, 2, "Differential", [_entry("D")]) == "Failed"
     assert _send(app, 2, "Full", [_entry(t) for t in "WXYZ"]) == "Failed"
     assert _files() == before  # the new bucket files were removed again
+    # a failed differential update changed the slots in place: they are back as in the index
+    assert bytes(localauth.cards()._slots) == bytes(CardStore()._slots)
+    assert [localauth.lookup(app, t) for t in "ABC"] == [{"status": "Accepted"}] * 3
     assert localauth.lookup(app, "D") is None and localauth.lookup(app, "W") is None
     assert _version(app) == 1 and localauth.cards().count == 3
     # removing one while adding one stays within the limit

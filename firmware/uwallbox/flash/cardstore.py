@@ -130,7 +130,10 @@ class CardStore:
         where = bytes(_bucket(changes, i) for i in offsets)  # the bucket of each change
         gen = self._gen + 1
         old = self._slots
-        slots = array("I", bytes(4 * _BUCKETS) if full else old)
+        # a differential update changes the slots in place (a copy is 512 B more at the peak of
+        # every SendLocalList) and remembers what it changed, to undo on failure
+        slots = array("I", bytes(4 * _BUCKETS)) if full else old
+        undo = []  # (bucket, its generation before) of each bucket written
         count = 0 if full else self.count
         try:
             for b in range(_BUCKETS):
@@ -143,21 +146,29 @@ class CardStore:
                 with open(name, "wb") as out:
                     kept, delta = self._merge(src, changes, mine, out)
                 count += delta
+                undo.append((b, slots[b]))
                 slots[b] = gen if kept else 0
                 if not kept:
                     os.remove(name)
             if count > limit:
                 raise ValueError("the list would hold %d cards, more than %d" % (count, limit))
-            store.write(self._name(_INDEX), struct.pack(_HEAD, version, count, gen) + bytes(slots))
+            store.write(self._name(_INDEX), struct.pack(_HEAD, version, count, gen), slots)
         except Exception:
+            for b, g in undo:
+                slots[b] = g
             for b in range(_BUCKETS):
                 if b in where:
                     store.remove(self._file(b, gen))
             raise
         self._slots, self.version, self.count, self._gen = slots, version, count, gen
-        for b in range(_BUCKETS):
-            if old[b] and old[b] != slots[b]:
-                os.remove(self._file(b, old[b]))
+        if full:  # every file of the old list goes
+            for b in range(_BUCKETS):
+                if old[b]:
+                    os.remove(self._file(b, old[b]))
+        else:
+            for b, g in undo:
+                if g and g != slots[b]:
+                    os.remove(self._file(b, g))
 
     def _merge(self, src, changes, order, out):
         """Write the records of file SRC (None: none) merged with the CHANGES records at offsets
