@@ -325,6 +325,35 @@ def test_a_call_leaves_no_module_behind():
     asyncio.run(main())
 
 
+def test_the_local_list_stays_for_a_run_of_its_calls_only():
+    # a run of SendLocalList keeps the list's modules and the open list (~1.6 KB); the next other
+    # CALL drops them, and a card's lookup loads them for itself only
+    import sys
+    from uwallbox.station.auth import Auth
+    mods = ("uwallbox.profiles.localauth", "uwallbox.flash.cardstore")
+
+    async def main():
+        app, rpc, conn, task = await _serving()
+        app.tasks = {}
+        for v in (1, 2):
+            entry = {"idTag": "T%d" % v, "idTagInfo": {"status": "Accepted"}}
+            conn.push([2, "l%d" % v, "SendLocalList", {"listVersion": v, "localAuthorizationList": [entry],
+                                                        "updateType": "Differential" if v > 1 else "Full"}])
+            assert (await conn.next_sent()) == [3, "l%d" % v, {"status": "Accepted"}]
+            assert all(m in sys.modules for m in mods)
+        conn.push([2, "g", "GetLocalListVersion", {}])
+        assert (await conn.next_sent()) == [3, "g", {"listVersion": 2}]
+        assert all(m in sys.modules for m in mods)
+        conn.push([2, "r", "CancelReservation", {"reservationId": "x"}])
+        assert (await conn.next_sent())[:3] == [4, "r", "TypeConstraintViolation"]
+        assert not any(m in sys.modules for m in mods)
+        task.cancel()
+        auth = Auth(app)
+        assert auth.listed("t2") == {"status": "Accepted"} and auth.listed("T3") is None
+        assert not any(m in sys.modules for m in mods)
+    asyncio.run(main())
+
+
 def test_a_call_that_starts_a_task_keeps_its_module():
     import sys
 

@@ -32,6 +32,9 @@ _UID_MAX = const(36)  # characters of a message's unique id
 # the other profiles on a 32-bit port).
 _RESIDENT = ("uwallbox.profiles", "uwallbox.profiles.core", "uwallbox.profiles.localauth",
              "uwallbox.flash.cardstore")
+# ... the local list's modules (and the open list, ~1.6 KB) only for a run of its CALLs: the
+# next other CALL drops them (a card's lookup loads them for itself, station/auth.py)
+_LIST = ("uwallbox.profiles.localauth", "uwallbox.flash.cardstore")
 
 
 def _raw_call(text):
@@ -252,6 +255,8 @@ class Rpc:
         before = tasks = None
         try:
             name, fn = routes.route(action)
+            if name != "localauth" and _LIST[0] in sys.modules:  # a run of the list's CALLs ended
+                unload([k for k in sys.modules if k not in _LIST])
             if "uwallbox.profiles." + name not in sys.modules:  # loaded for this CALL only
                 before = list(sys.modules)
                 tasks = list(getattr(self.app, "tasks", {}).values())
