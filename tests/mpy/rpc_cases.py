@@ -325,6 +325,22 @@ def test_a_call_leaves_no_module_behind():
     asyncio.run(main())
 
 
+def test_receive_buffer_made_once_before_the_first_connection():
+    # not at boot (App build): 4 KB less at the boot's transient peak
+    async def main():
+        rpc = Rpc(FakeApp())
+        assert rpc._rx is None
+        rpc.prepare()  # Session.run, before connecting
+        buf = rpc._rx
+        assert type(buf) is bytearray and len(buf) == 4096
+        conn = FakeConn()
+        task = asyncio.create_task(rpc.serve(conn))
+        await asyncio.sleep_ms(0)
+        assert conn.rxbuf is buf and rpc._rx is buf
+        task.cancel()
+    asyncio.run(main())
+
+
 def test_the_local_list_stays_for_a_run_of_its_calls_only():
     # a run of SendLocalList keeps the list's modules and the open list (~1.6 KB); the next other
     # CALL drops them, and a card's lookup loads them for itself only
@@ -440,6 +456,7 @@ def test_no_heap_to_stay_online_restarts_through_the_crash_guard():
             self.stopped.append(reason)
 
     app = FakeApp()
+    app.rpc = Rpc(app)  # Session.run makes its receive buffer first
     app.connectors = [Conn()]
     app.board = None
     app.config.set("CentralSystemUrl", "ws://127.0.0.1:9")

@@ -132,10 +132,20 @@ class Rpc:
         self._reply = None
         self._got = asyncio.Event()
         self._seq = random.getrandbits(24)
-        self._rx = bytearray(_RX)  # allocated at boot, before the heap fragments
+        self._rx = None  # the receive buffer (prepare)
         self._after = []
         self._invalid = 0  # FormationViolation answers on this connection
         self.last_ms = None  # ticks_ms of the last frame received (the web page shows its age)
+
+    def prepare(self):
+        """Make the receive buffer, once, before the first connection (Session.run): after the
+        transient peak of the boot (4 KB less at it), before the heap fragments. Without the
+        heap for it, frames get a buffer of their own (ws) and the next connection tries again."""
+        if self._rx is None:
+            try:
+                self._rx = bytearray(_RX)
+            except MemoryError:
+                log("!", "no heap for the receive buffer")
 
     async def _send(self, frame, action):
         """Stream FRAME to the CSMS in pieces and log its start under ACTION."""
@@ -189,6 +199,7 @@ class Rpc:
     async def serve(self, conn):
         """Read frames from CONN until it closes."""
         self.conn = conn
+        self.prepare()
         conn.rxbuf = self._rx
         self._invalid = 0
         try:
