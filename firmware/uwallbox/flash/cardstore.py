@@ -67,16 +67,17 @@ class CardStore:
         self.path = path
         self._rec = bytearray(RECORD)
         self._key = memoryview(self._rec)[:KEY]
-        self._slots = array("I", bytes(4 * _BUCKETS))  # generation of each bucket's file
+        slots = self._slots = array("I", bytes(4 * _BUCKETS))  # generation of each bucket's file
         self.version = self.count = self._gen = 0
         store.mkdir(path)
         try:
-            with open(self._name(_INDEX), "rb") as f:
+            with open(self._name(_INDEX), "rb") as f:  # read into the slots: no second array
                 head = f.read(_HEAD_SIZE)
-                slots = array("I", bytes(4 * _BUCKETS))
                 if f.readinto(slots) == 4 * _BUCKETS:
                     self.version, self.count, self._gen = struct.unpack(_HEAD, head)
-                    self._slots = slots
+                else:
+                    for b in range(_BUCKETS):
+                        slots[b] = 0
         except OSError:
             pass
         for name in [e[0] for e in os.ilistdir(path) if not self._named(e[0])]:
@@ -129,10 +130,14 @@ class CardStore:
         offsets = range(0, len(changes), RECORD)
         where = bytes(_bucket(changes, i) for i in offsets)  # the bucket of each change
         gen = self._gen + 1
-        old = self._slots
-        # a differential update changes the slots in place (a copy is 512 B more at the peak of
-        # every SendLocalList) and remembers what it changed, to undo on failure
-        slots = array("I", bytes(4 * _BUCKETS)) if full else old
+        # the slots change in place (a copy is 512 B more at the peak of every SendLocalList):
+        # a differential update remembers what it changed, to undo on failure; a full one keeps
+        # a copy, to remove the old list's files (or to undo)
+        slots = self._slots
+        old = array("I", slots) if full else slots
+        if full:
+            for b in range(_BUCKETS):
+                slots[b] = 0
         undo = []  # (bucket, its generation before) of each bucket written
         count = 0 if full else self.count
         try:
@@ -154,13 +159,16 @@ class CardStore:
                 raise ValueError("the list would hold %d cards, more than %d" % (count, limit))
             store.write(self._name(_INDEX), struct.pack(_HEAD, version, count, gen), slots)
         except Exception:
-            for b, g in undo:
-                slots[b] = g
+            if full:
+                slots[:] = old
+            else:
+                for b, g in undo:
+                    slots[b] = g
             for b in range(_BUCKETS):
                 if b in where:
                     store.remove(self._file(b, gen))
             raise
-        self._slots, self.version, self.count, self._gen = slots, version, count, gen
+        self.version, self.count, self._gen = version, count, gen
         if full:  # every file of the old list goes
             for b in range(_BUCKETS):
                 if old[b]:
