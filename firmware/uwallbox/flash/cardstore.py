@@ -67,19 +67,21 @@ class CardStore:
         self.path = path
         self._rec = bytearray(RECORD)
         self._key = memoryview(self._rec)[:KEY]
-        slots = self._slots = array("I", bytes(4 * _BUCKETS))  # generation of each bucket's file
+        # generation of each bucket's file (0: none), read from the index; made from a range,
+        # not from bytes: no 512 B of garbage beside it
+        slots = self._slots = array("I", range(_BUCKETS))
         self.version = self.count = self._gen = 0
         store.mkdir(path)
         try:
-            with open(self._name(_INDEX), "rb") as f:  # read into the slots: no second array
+            with open(self._name(_INDEX), "rb") as f:
                 head = f.read(_HEAD_SIZE)
                 if f.readinto(slots) == 4 * _BUCKETS:
                     self.version, self.count, self._gen = struct.unpack(_HEAD, head)
-                else:
-                    for b in range(_BUCKETS):
-                        slots[b] = 0
         except OSError:
             pass
+        if not self._gen:  # no index, or a short one: no list
+            for b in range(_BUCKETS):
+                slots[b] = 0
         for name in [e[0] for e in os.ilistdir(path) if not self._named(e[0])]:
             os.remove(self._name(name))
 
