@@ -167,6 +167,15 @@ def test_list_length_limit_changes_nothing():
     assert localauth.cards().count == 3 and localauth.lookup(app, "D") is not None
 
 
+def test_failed_full_update_of_no_list_leaves_none():
+    # over no list the slots change in place, without a copy: a failure zeroes them again
+    app = FakeApp()
+    assert _send(app, 1, "Full", [_entry("T%d" % i) for i in range(12)] + [_entry("t3")]) == "Failed"
+    assert _files() == [] and sum(localauth.cards()._slots) == 0
+    assert localauth.lookup(app, "T1") is None and _version(app) == 0
+    assert _send(app, 1, "Full", [_entry("T1")]) == "Accepted" and localauth.lookup(app, "T1") is not None
+
+
 def test_invalid_messages_get_callerrors():
     app = FakeApp()
     assert _send(app, 1, "Full", [_entry("A")]) == "Accepted"

@@ -132,12 +132,13 @@ class CardStore:
         offsets = range(0, len(changes), RECORD)
         where = bytes(_bucket(changes, i) for i in offsets)  # the bucket of each change
         gen = self._gen + 1
-        # the slots change in place (a copy is 512 B more at the peak of every SendLocalList):
-        # a differential update remembers what it changed, to undo on failure; a full one keeps
-        # a copy, to remove the old list's files (or to undo)
-        slots = self._slots
-        old = array("I", slots) if full else slots
+        # the slots change in place (a copy is 512 B more at the peak of every SendLocalList),
+        # and what changed is undone on failure; a full update over a list keeps a copy, to
+        # remove the old list's files (or to undo)
+        slots = old = self._slots
         if full:
+            if self._gen:
+                old = array("I", slots)
             for b in range(_BUCKETS):
                 slots[b] = 0
         undo = []  # (bucket, its generation before) of each bucket written
@@ -161,7 +162,7 @@ class CardStore:
                 raise ValueError("the list would hold %d cards, more than %d" % (count, limit))
             store.write(self._name(_INDEX), struct.pack(_HEAD, version, count, gen), slots)
         except Exception:
-            if full:
+            if old is not slots:
                 slots[:] = old
             else:
                 for b, g in undo:
@@ -171,7 +172,7 @@ class CardStore:
                     store.remove(self._file(b, gen))
             raise
         self.version, self.count, self._gen = version, count, gen
-        if full:  # every file of the old list goes
+        if old is not slots:  # every file of the old list goes
             for b in range(_BUCKETS):
                 if old[b]:
                     os.remove(self._file(b, old[b]))
