@@ -325,6 +325,18 @@ def test_a_call_leaves_no_module_behind():
     asyncio.run(main())
 
 
+def test_log_view_of_a_received_frame():
+    from uwallbox.ocpp.rpc import _shown
+    short = bytearray(b'[3,"1",{}]')
+    assert _shown(short, "Heartbeat ") == 'Heartbeat [3,"1",{}]'
+    long = bytearray(('[2,"1","DataTransfer",{"data":"%s"}]' % ("\u00e9" * 400)).encode())
+    out = _shown(long, "DataTransfer ")
+    assert out.startswith('DataTransfer [2,"1","DataTransfer",{"data":"\u00e9\u00e9')
+    assert out.endswith("...(%d chars)" % len(long)) and len(out) < 13 + 300 + 20  # cut on a character
+    assert _shown(bytearray(b'{"key":"AuthorizationKey","value":"x"}'), "< ") == \
+        "< (38 bytes with an AuthorizationKey: not shown)"
+
+
 def test_receive_buffer_made_once_before_the_first_connection():
     # not at boot (App build): 4 KB less at the boot's transient peak
     async def main():

@@ -99,24 +99,25 @@ def _parts(obj, depth=_DEPTH):
         yield json.dumps(obj)
 
 
-def _preview(text, n):
-    """What the log shows of a frame of N characters that starts with TEXT."""
-    return text if n <= _PREVIEW else "%s...(%d chars)" % (text[:_PREVIEW], n)
+def _preview(text, n, what=""):
+    """What the log shows of a frame of N characters that starts with TEXT, after WHAT."""
+    return what + text if n <= _PREVIEW else "%s%s...(%d chars)" % (what, text[:_PREVIEW], n)
 
 
-def _shown(buf):
-    """The log's view of received frame BUF (UTF-8 bytes), cut on a character boundary; a frame
-    that shows an AuthorizationKey is not shown."""
+def _shown(buf, what=""):
+    """The log's view of received frame BUF (UTF-8 bytes), cut on a character boundary, after
+    WHAT; a frame that shows an AuthorizationKey is not shown. (Made in one piece from a view of
+    BUF: each copy would be another ~300 B block of the heap for every frame.)"""
     k = min(len(buf), _PREVIEW)
     while 0 < k < len(buf) and buf[k] & 0xC0 == 0x80:
         k -= 1
     try:
-        head = str(buf[:k], "utf-8")
+        head = str(memoryview(buf)[:k], "utf-8")
     except UnicodeError:
         head = "(not UTF-8)"
     if "AuthorizationKey" in head:
-        return "(%d bytes with an AuthorizationKey: not shown)" % len(buf)
-    return _preview(head, len(buf) if k < len(buf) else len(head))
+        return "%s(%d bytes with an AuthorizationKey: not shown)" % (what, len(buf))
+    return _preview(head, len(buf) if k < len(buf) else len(head), what)
 
 
 class Rpc:
@@ -226,7 +227,7 @@ class Rpc:
         except MemoryError:  # a payload too large for the heap as objects: answer, keep the link
             return await self._too_large(text, len(text))
         if type(msg) is not list or len(msg) < 3 or type(msg[1]) is not str:
-            log("<", "bad frame " + _shown(text))
+            log("<", _shown(text, "bad frame "))
             uid = msg[1] if type(msg) is list and len(msg) > 1 and type(msg[1]) is str else "-1"
             return await self._error(uid, CallError(FORMATION, "not an OCPP-J frame"))
         kind, uid = msg[0], msg[1]
@@ -238,7 +239,7 @@ class Rpc:
         if kind in (_RESULT, _ERROR):
             if uid == self._id and (kind == _RESULT and len(msg) == 3 and type(msg[2]) is dict
                                     or kind == _ERROR and len(msg) >= 4):
-                log("<", "%s %s" % (self._action, _shown(text)))
+                log("<", _shown(text, self._action + " "))
                 self._reply = msg
                 self._id = None
                 self._got.set()
@@ -258,7 +259,7 @@ class Rpc:
 
     async def _incoming(self, msg, text):
         uid = msg[1]
-        log("<", "%s %s" % (msg[2], _shown(text)))
+        log("<", _shown(text, msg[2] + " "))
         if len(msg) != 4 or type(msg[2]) is not str:
             return await self._error(uid, CallError(FORMATION, "a CALL has 4 elements"))
         action, payload = msg[2], msg[3]
