@@ -337,6 +337,27 @@ def test_log_view_of_a_received_frame():
         "< (38 bytes with an AuthorizationKey: not shown)"
 
 
+def test_no_heap_for_the_log_line_keeps_the_link():
+    # near the limit the ~300 B log view of a frame failed and the link went down with it
+    from uwallbox.ocpp import rpc as mod
+
+    def shown(buf, what=""):
+        raise MemoryError("memory allocation failed, allocating 336 bytes")
+
+    async def main():
+        app, rpc, conn, task = await _serving()
+        app.tasks = {}
+        real, mod._shown = mod._shown, shown
+        try:
+            conn.push([2, "v", "GetLocalListVersion", {}])
+            assert (await asyncio.wait_for_ms(conn.next_sent(), 5000)) == [3, "v", {"listVersion": 0}]
+            assert not task.done()
+        finally:
+            mod._shown = real
+        task.cancel()
+    asyncio.run(main())
+
+
 def test_receive_buffer_made_once_before_the_first_connection():
     # not at boot (App build): 4 KB less at the boot's transient peak
     async def main():

@@ -120,6 +120,15 @@ def _shown(buf, what=""):
     return _preview(head, len(buf) if k < len(buf) else len(head), what)
 
 
+def _log_frame(buf, what):
+    """Log received frame BUF after WHAT: a line the heap has no room for is cut short, it never
+    takes the link down (the frame's handler answers on its own, InternalError at worst)."""
+    try:
+        log("<", _shown(buf, what))
+    except MemoryError:
+        log("<", what)
+
+
 class Rpc:
     """Sends our CALLs one at a time and routes the CSMS's CALLs to handlers."""
 
@@ -227,7 +236,7 @@ class Rpc:
         except MemoryError:  # a payload too large for the heap as objects: answer, keep the link
             return await self._too_large(text, len(text))
         if type(msg) is not list or len(msg) < 3 or type(msg[1]) is not str:
-            log("<", _shown(text, "bad frame "))
+            _log_frame(text, "bad frame ")
             uid = msg[1] if type(msg) is list and len(msg) > 1 and type(msg[1]) is str else "-1"
             return await self._error(uid, CallError(FORMATION, "not an OCPP-J frame"))
         kind, uid = msg[0], msg[1]
@@ -239,7 +248,7 @@ class Rpc:
         if kind in (_RESULT, _ERROR):
             if uid == self._id and (kind == _RESULT and len(msg) == 3 and type(msg[2]) is dict
                                     or kind == _ERROR and len(msg) >= 4):
-                log("<", _shown(text, self._action + " "))
+                _log_frame(text, self._action + " ")
                 self._reply = msg
                 self._id = None
                 self._got.set()
@@ -259,7 +268,7 @@ class Rpc:
 
     async def _incoming(self, msg, text):
         uid = msg[1]
-        log("<", _shown(text, msg[2] + " "))
+        _log_frame(text, msg[2] + " ")
         if len(msg) != 4 or type(msg[2]) is not str:
             return await self._error(uid, CallError(FORMATION, "a CALL has 4 elements"))
         action, payload = msg[2], msg[3]
