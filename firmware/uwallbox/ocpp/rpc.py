@@ -161,13 +161,16 @@ class Rpc:
         """Stream FRAME to the CSMS in pieces and log its start under ACTION."""
         if self.conn is None:
             raise Offline()
-        seen = ["", 0]
+        # the pieces that start the frame, for the log, joined once it has gone (a string grown
+        # piece by piece made a new one of up to 300 B for each: near the limit a MeterValues
+        # failed on them), and the frame's length
+        seen, n = [], [0]
 
         def pieces():
             for p in _parts(frame):
-                if seen[1] < _PREVIEW:
-                    seen[0] += p if len(p) <= _PREVIEW else p[:_PREVIEW]
-                seen[1] += len(p)
+                if n[0] < _PREVIEW:
+                    seen.append(p if len(p) <= _PREVIEW else p[:_PREVIEW])
+                n[0] += len(p)
                 yield p
         try:
             await self.conn.send_parts(pieces())
@@ -176,7 +179,10 @@ class Rpc:
             # loss of the link is "offline" to the task that sends, never a crash
             log("net", "send failed: %r" % (e,))
             raise Offline()
-        log(">", "%s %s" % (action, _preview(*seen)))
+        try:
+            log(">", _preview("".join(seen), n[0], action + " "))
+        except MemoryError:  # no heap for the log line: the frame has gone all the same
+            log(">", action)
 
     async def call(self, action, payload, timeout=_TIMEOUT, uid=None):
         """Send a CALL; return the CALLRESULT payload, raise CallError, Offline or TimeoutError.
