@@ -337,6 +337,16 @@ def test_log_view_of_a_received_frame():
         "< (38 bytes with an AuthorizationKey: not shown)"
 
 
+def test_a_call_whose_action_is_no_string_is_logged_and_refused():
+    async def main():
+        app, rpc, conn, task = await _serving()
+        conn.push([2, "a", 5, {}])
+        assert (await asyncio.wait_for_ms(conn.next_sent(), 5000))[:3] == [4, "a", "FormationViolation"]
+        assert not task.done()
+        task.cancel()
+    asyncio.run(main())
+
+
 def test_no_heap_for_the_log_line_keeps_the_link():
     # near the limit the ~300 B log view of a frame failed and the link went down with it
     from uwallbox.ocpp import rpc as mod

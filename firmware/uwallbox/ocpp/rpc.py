@@ -254,7 +254,7 @@ class Rpc:
         if kind in (_RESULT, _ERROR):
             if uid == self._id and (kind == _RESULT and len(msg) == 3 and type(msg[2]) is dict
                                     or kind == _ERROR and len(msg) >= 4):
-                _log_frame(text, self._action + " ")
+                _log_frame(text, "%s " % self._action)
                 self._reply = msg
                 self._id = None
                 self._got.set()
@@ -274,7 +274,7 @@ class Rpc:
 
     async def _incoming(self, msg, text):
         uid = msg[1]
-        _log_frame(text, msg[2] + " ")
+        _log_frame(text, "%s " % (msg[2],))
         if len(msg) != 4 or type(msg[2]) is not str:
             return await self._error(uid, CallError(FORMATION, "a CALL has 4 elements"))
         action, payload = msg[2], msg[3]
