@@ -157,11 +157,23 @@ def test_list_length_limit_changes_nothing():
     assert _send(app, 2, "Differential", [_entry("D")]) == "Failed"
     assert _send(app, 2, "Full", [_entry(t) for t in "WXYZ"]) == "Failed"
     assert _files() == before  # the new bucket files were removed again
+    # a failed differential update changed the slots in place: they are back as in the index
+    assert bytes(localauth.cards()._slots) == bytes(CardStore()._slots)
+    assert [localauth.lookup(app, t) for t in "ABC"] == [{"status": "Accepted"}] * 3
     assert localauth.lookup(app, "D") is None and localauth.lookup(app, "W") is None
     assert _version(app) == 1 and localauth.cards().count == 3
     # removing one while adding one stays within the limit
     assert _send(app, 2, "Differential", [{"idTag": "A"}, _entry("D")]) == "Accepted"
     assert localauth.cards().count == 3 and localauth.lookup(app, "D") is not None
+
+
+def test_failed_full_update_of_no_list_leaves_none():
+    # over no list the slots change in place, without a copy: a failure zeroes them again
+    app = FakeApp()
+    assert _send(app, 1, "Full", [_entry("T%d" % i) for i in range(12)] + [_entry("t3")]) == "Failed"
+    assert _files() == [] and sum(localauth.cards()._slots) == 0
+    assert localauth.lookup(app, "T1") is None and _version(app) == 0
+    assert _send(app, 1, "Full", [_entry("T1")]) == "Accepted" and localauth.lookup(app, "T1") is not None
 
 
 def test_invalid_messages_get_callerrors():

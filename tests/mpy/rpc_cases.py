@@ -325,6 +325,94 @@ def test_a_call_leaves_no_module_behind():
     asyncio.run(main())
 
 
+def test_log_view_of_a_received_frame():
+    from uwallbox.ocpp.rpc import _shown
+    short = bytearray(b'[3,"1",{}]')
+    assert _shown(short, "Heartbeat ") == 'Heartbeat [3,"1",{}]'
+    long = bytearray(('[2,"1","DataTransfer",{"data":"%s"}]' % ("\u00e9" * 400)).encode())
+    out = _shown(long, "DataTransfer ")
+    assert out.startswith('DataTransfer [2,"1","DataTransfer",{"data":"\u00e9\u00e9')
+    assert out.endswith("...(%d chars)" % len(long)) and len(out) < 13 + 300 + 20  # cut on a character
+    assert _shown(bytearray(b'{"key":"AuthorizationKey","value":"x"}'), "< ") == \
+        "< (38 bytes with an AuthorizationKey: not shown)"
+
+
+def test_a_call_whose_action_is_no_string_is_logged_and_refused():
+    async def main():
+        app, rpc, conn, task = await _serving()
+        conn.push([2, "a", 5, {}])
+        assert (await asyncio.wait_for_ms(conn.next_sent(), 5000))[:3] == [4, "a", "FormationViolation"]
+        assert not task.done()
+        task.cancel()
+    asyncio.run(main())
+
+
+def test_no_heap_for_the_log_line_keeps_the_link():
+    # near the limit the ~300 B log view of a frame failed and the link went down with it
+    from uwallbox.ocpp import rpc as mod
+
+    def shown(buf, what=""):
+        raise MemoryError("memory allocation failed, allocating 336 bytes")
+
+    async def main():
+        app, rpc, conn, task = await _serving()
+        app.tasks = {}
+        real, mod._shown = mod._shown, shown
+        try:
+            conn.push([2, "v", "GetLocalListVersion", {}])
+            assert (await asyncio.wait_for_ms(conn.next_sent(), 5000)) == [3, "v", {"listVersion": 0}]
+            assert not task.done()
+        finally:
+            mod._shown = real
+        task.cancel()
+    asyncio.run(main())
+
+
+def test_receive_buffer_made_once_before_the_first_connection():
+    # not at boot (App build): 4 KB less at the boot's transient peak
+    async def main():
+        rpc = Rpc(FakeApp())
+        assert rpc._rx is None
+        rpc.prepare()  # Session.run, before connecting
+        buf = rpc._rx
+        assert type(buf) is bytearray and len(buf) == 4096
+        conn = FakeConn()
+        task = asyncio.create_task(rpc.serve(conn))
+        await asyncio.sleep_ms(0)
+        assert conn.rxbuf is buf and rpc._rx is buf
+        task.cancel()
+    asyncio.run(main())
+
+
+def test_the_local_list_stays_for_a_run_of_its_calls_only():
+    # a run of SendLocalList keeps the list's modules and the open list (~1.6 KB); the next other
+    # CALL drops them, and a card's lookup loads them for itself only
+    import sys
+    from uwallbox.station.auth import Auth
+    mods = ("uwallbox.profiles.localauth", "uwallbox.flash.cardstore")
+
+    async def main():
+        app, rpc, conn, task = await _serving()
+        app.tasks = {}
+        for v in (1, 2):
+            entry = {"idTag": "T%d" % v, "idTagInfo": {"status": "Accepted"}}
+            conn.push([2, "l%d" % v, "SendLocalList", {"listVersion": v, "localAuthorizationList": [entry],
+                                                        "updateType": "Differential" if v > 1 else "Full"}])
+            assert (await conn.next_sent()) == [3, "l%d" % v, {"status": "Accepted"}]
+            assert all(m in sys.modules for m in mods)
+        conn.push([2, "g", "GetLocalListVersion", {}])
+        assert (await conn.next_sent()) == [3, "g", {"listVersion": 2}]
+        assert all(m in sys.modules for m in mods)
+        conn.push([2, "r", "CancelReservation", {"reservationId": "x"}])
+        assert (await conn.next_sent())[:3] == [4, "r", "TypeConstraintViolation"]
+        assert not any(m in sys.modules for m in mods)
+        task.cancel()
+        auth = Auth(app)
+        assert auth.listed("t2") == {"status": "Accepted"} and auth.listed("T3") is None
+        assert not any(m in sys.modules for m in mods)
+    asyncio.run(main())
+
+
 def test_a_call_that_starts_a_task_keeps_its_module():
     import sys
 
@@ -411,6 +499,7 @@ def test_no_heap_to_stay_online_restarts_through_the_crash_guard():
             self.stopped.append(reason)
 
     app = FakeApp()
+    app.rpc = Rpc(app)  # Session.run makes its receive buffer first
     app.connectors = [Conn()]
     app.board = None
     app.config.set("CentralSystemUrl", "ws://127.0.0.1:9")

@@ -36,12 +36,14 @@ class FakeApp:
         self.connectors = [FakeConnector(i + 1) for i in range(n)]
         self.evses = [c.evse for c in self.connectors]
         self.smart = None
+        self.tasks = {}
 
     def connector(self, cid):
         return self.connectors[cid - 1] if 1 <= cid <= len(self.connectors) else None
 
     def spawn(self, name, coro):
-        return asyncio.create_task(coro)
+        t = self.tasks[name] = asyncio.create_task(coro)
+        return t
 
 
 def profile(pid=1, purpose="TxDefaultProfile", stack=0, periods=((0, 16),), unit="A", kind="Relative",
@@ -233,6 +235,32 @@ async def test_pilot_task_follows_profiles_boundaries_and_clock():
     sc.clear_charging_profile(app, {})
     await asyncio.sleep_ms(50)
     assert e.limit_a is None, e.limit_a
+
+
+async def test_task_ends_with_the_last_profile():
+    """The last profile gone, the Scheduler lifts the limits and its task ends: smartcharging.py
+    and schedule.py leave the heap; the next profile starts a Scheduler again."""
+    import sys
+    app = FakeApp()
+    e = app.evses[0]
+    app.connectors[0].begin(1, app.clock.now())
+    assert send(app, 1, profile(1, periods=((0, 10),))) == "Accepted"
+    task = app.tasks["smart-charging"]
+    for _ in range(5):
+        await asyncio.sleep_ms(0)
+    assert e.limit_a == 10.0 and app.clock.listener is not None and not task.done()
+    assert sc.clear_charging_profile(app, {})["status"] == "Accepted"
+    await asyncio.wait_for_ms(task, 1000)  # it ends by itself
+    assert e.limit_a is None and app.smart is None and app.clock.listener is None
+    assert "smart-charging" not in app.tasks
+    assert "uwallbox.profiles.smartcharging" not in sys.modules
+    assert "uwallbox.station.schedule" not in sys.modules
+    sc2 = __import__("uwallbox.profiles.smartcharging", None, None, ("scheduler",))
+    assert sc2.set_charging_profile(app, {"connectorId": 1, "csChargingProfiles": profile(2)}) \
+        == {"status": "Accepted"}
+    for _ in range(5):
+        await asyncio.sleep_ms(0)
+    assert e.limit_a == 16.0 and app.smart is not None and not app.tasks["smart-charging"].done()
 
 
 async def test_watts_follow_the_measured_phases_in_the_safe_direction_only():

@@ -67,18 +67,21 @@ class CardStore:
         self.path = path
         self._rec = bytearray(RECORD)
         self._key = memoryview(self._rec)[:KEY]
-        self._slots = array("I", bytes(4 * _BUCKETS))  # generation of each bucket's file
+        # generation of each bucket's file (0: none), read from the index; made from a range,
+        # not from bytes: no 512 B of garbage beside it
+        slots = self._slots = array("I", range(_BUCKETS))
         self.version = self.count = self._gen = 0
         store.mkdir(path)
         try:
             with open(self._name(_INDEX), "rb") as f:
                 head = f.read(_HEAD_SIZE)
-                slots = array("I", bytes(4 * _BUCKETS))
                 if f.readinto(slots) == 4 * _BUCKETS:
                     self.version, self.count, self._gen = struct.unpack(_HEAD, head)
-                    self._slots = slots
         except OSError:
             pass
+        if not self._gen:  # no index, or a short one: no list
+            for b in range(_BUCKETS):
+                slots[b] = 0
         for name in [e[0] for e in os.ilistdir(path) if not self._named(e[0])]:
             os.remove(self._name(name))
 
@@ -129,8 +132,16 @@ class CardStore:
         offsets = range(0, len(changes), RECORD)
         where = bytes(_bucket(changes, i) for i in offsets)  # the bucket of each change
         gen = self._gen + 1
-        old = self._slots
-        slots = array("I", bytes(4 * _BUCKETS) if full else old)
+        # the slots change in place (a copy is 512 B more at the peak of every SendLocalList),
+        # and what changed is undone on failure; a full update over a list keeps a copy, to
+        # remove the old list's files (or to undo)
+        slots = old = self._slots
+        if full:
+            if self._gen:
+                old = array("I", slots)
+            for b in range(_BUCKETS):
+                slots[b] = 0
+        undo = []  # (bucket, its generation before) of each bucket written
         count = 0 if full else self.count
         try:
             for b in range(_BUCKETS):
@@ -143,21 +154,32 @@ class CardStore:
                 with open(name, "wb") as out:
                     kept, delta = self._merge(src, changes, mine, out)
                 count += delta
+                undo.append((b, slots[b]))
                 slots[b] = gen if kept else 0
                 if not kept:
                     os.remove(name)
             if count > limit:
                 raise ValueError("the list would hold %d cards, more than %d" % (count, limit))
-            store.write(self._name(_INDEX), struct.pack(_HEAD, version, count, gen) + bytes(slots))
+            store.write(self._name(_INDEX), struct.pack(_HEAD, version, count, gen), slots)
         except Exception:
+            if old is not slots:
+                slots[:] = old
+            else:
+                for b, g in undo:
+                    slots[b] = g
             for b in range(_BUCKETS):
                 if b in where:
                     store.remove(self._file(b, gen))
             raise
-        self._slots, self.version, self.count, self._gen = slots, version, count, gen
-        for b in range(_BUCKETS):
-            if old[b] and old[b] != slots[b]:
-                os.remove(self._file(b, old[b]))
+        self.version, self.count, self._gen = version, count, gen
+        if old is not slots:  # every file of the old list goes
+            for b in range(_BUCKETS):
+                if old[b]:
+                    os.remove(self._file(b, old[b]))
+        else:
+            for b, g in undo:
+                if g and g != slots[b]:
+                    os.remove(self._file(b, g))
 
     def _merge(self, src, changes, order, out):
         """Write the records of file SRC (None: none) merged with the CHANGES records at offsets

@@ -3,11 +3,14 @@ import json
 import os
 
 
-def write(path, data):
-    """Atomically replace PATH with DATA (str or bytes)."""
+def write(path, data, *more):
+    """Atomically replace PATH with DATA (str or bytes) and MORE after it (buffers: no copy of
+    them is made)."""
     tmp = path + ".tmp"
     with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
         f.write(data)
+        for d in more:
+            f.write(d)
     os.rename(tmp, path)
 
 

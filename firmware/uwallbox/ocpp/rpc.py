@@ -32,6 +32,9 @@ _UID_MAX = const(36)  # characters of a message's unique id
 # the other profiles on a 32-bit port).
 _RESIDENT = ("uwallbox.profiles", "uwallbox.profiles.core", "uwallbox.profiles.localauth",
              "uwallbox.flash.cardstore")
+# ... the local list's modules (and the open list, ~1.6 KB) only for a run of its CALLs: the
+# next other CALL drops them (a card's lookup loads them for itself, station/auth.py)
+_LIST = ("uwallbox.profiles.localauth", "uwallbox.flash.cardstore")
 
 
 def _raw_call(text):
@@ -96,24 +99,34 @@ def _parts(obj, depth=_DEPTH):
         yield json.dumps(obj)
 
 
-def _preview(text, n):
-    """What the log shows of a frame of N characters that starts with TEXT."""
-    return text if n <= _PREVIEW else "%s...(%d chars)" % (text[:_PREVIEW], n)
+def _preview(text, n, what=""):
+    """What the log shows of a frame of N characters that starts with TEXT, after WHAT."""
+    return what + text if n <= _PREVIEW else "%s%s...(%d chars)" % (what, text[:_PREVIEW], n)
 
 
-def _shown(buf):
-    """The log's view of received frame BUF (UTF-8 bytes), cut on a character boundary; a frame
-    that shows an AuthorizationKey is not shown."""
+def _shown(buf, what=""):
+    """The log's view of received frame BUF (UTF-8 bytes), cut on a character boundary, after
+    WHAT; a frame that shows an AuthorizationKey is not shown. (Made in one piece from a view of
+    BUF: each copy would be another ~300 B block of the heap for every frame.)"""
     k = min(len(buf), _PREVIEW)
     while 0 < k < len(buf) and buf[k] & 0xC0 == 0x80:
         k -= 1
     try:
-        head = str(buf[:k], "utf-8")
+        head = str(memoryview(buf)[:k], "utf-8")
     except UnicodeError:
         head = "(not UTF-8)"
     if "AuthorizationKey" in head:
-        return "(%d bytes with an AuthorizationKey: not shown)" % len(buf)
-    return _preview(head, len(buf) if k < len(buf) else len(head))
+        return "%s(%d bytes with an AuthorizationKey: not shown)" % (what, len(buf))
+    return _preview(head, len(buf) if k < len(buf) else len(head), what)
+
+
+def _log_frame(buf, what):
+    """Log received frame BUF after WHAT: a line the heap has no room for is cut short, it never
+    takes the link down (the frame's handler answers on its own, InternalError at worst)."""
+    try:
+        log("<", _shown(buf, what))
+    except MemoryError:
+        log("<", what)
 
 
 class Rpc:
@@ -129,22 +142,35 @@ class Rpc:
         self._reply = None
         self._got = asyncio.Event()
         self._seq = random.getrandbits(24)
-        self._rx = bytearray(_RX)  # allocated at boot, before the heap fragments
+        self._rx = None  # the receive buffer (prepare)
         self._after = []
         self._invalid = 0  # FormationViolation answers on this connection
         self.last_ms = None  # ticks_ms of the last frame received (the web page shows its age)
+
+    def prepare(self):
+        """Make the receive buffer, once, before the first connection (Session.run): after the
+        transient peak of the boot (4 KB less at it), before the heap fragments. Without the
+        heap for it, frames get a buffer of their own (ws) and the next connection tries again."""
+        if self._rx is None:
+            try:
+                self._rx = bytearray(_RX)
+            except MemoryError:
+                log("!", "no heap for the receive buffer")
 
     async def _send(self, frame, action):
         """Stream FRAME to the CSMS in pieces and log its start under ACTION."""
         if self.conn is None:
             raise Offline()
-        seen = ["", 0]
+        # the pieces that start the frame, for the log, joined once it has gone (a string grown
+        # piece by piece made a new one of up to 300 B for each: near the limit a MeterValues
+        # failed on them), and the frame's length
+        seen, n = [], [0]
 
         def pieces():
             for p in _parts(frame):
-                if seen[1] < _PREVIEW:
-                    seen[0] += p if len(p) <= _PREVIEW else p[:_PREVIEW]
-                seen[1] += len(p)
+                if n[0] < _PREVIEW:
+                    seen.append(p if len(p) <= _PREVIEW else p[:_PREVIEW])
+                n[0] += len(p)
                 yield p
         try:
             await self.conn.send_parts(pieces())
@@ -153,7 +179,10 @@ class Rpc:
             # loss of the link is "offline" to the task that sends, never a crash
             log("net", "send failed: %r" % (e,))
             raise Offline()
-        log(">", "%s %s" % (action, _preview(*seen)))
+        try:
+            log(">", _preview("".join(seen), n[0], action + " "))
+        except MemoryError:  # no heap for the log line: the frame has gone all the same
+            log(">", action)
 
     async def call(self, action, payload, timeout=_TIMEOUT, uid=None):
         """Send a CALL; return the CALLRESULT payload, raise CallError, Offline or TimeoutError.
@@ -186,6 +215,7 @@ class Rpc:
     async def serve(self, conn):
         """Read frames from CONN until it closes."""
         self.conn = conn
+        self.prepare()
         conn.rxbuf = self._rx
         self._invalid = 0
         try:
@@ -212,7 +242,7 @@ class Rpc:
         except MemoryError:  # a payload too large for the heap as objects: answer, keep the link
             return await self._too_large(text, len(text))
         if type(msg) is not list or len(msg) < 3 or type(msg[1]) is not str:
-            log("<", "bad frame " + _shown(text))
+            _log_frame(text, "bad frame ")
             uid = msg[1] if type(msg) is list and len(msg) > 1 and type(msg[1]) is str else "-1"
             return await self._error(uid, CallError(FORMATION, "not an OCPP-J frame"))
         kind, uid = msg[0], msg[1]
@@ -224,7 +254,7 @@ class Rpc:
         if kind in (_RESULT, _ERROR):
             if uid == self._id and (kind == _RESULT and len(msg) == 3 and type(msg[2]) is dict
                                     or kind == _ERROR and len(msg) >= 4):
-                log("<", "%s %s" % (self._action, _shown(text)))
+                _log_frame(text, "%s " % self._action)
                 self._reply = msg
                 self._id = None
                 self._got.set()
@@ -244,7 +274,7 @@ class Rpc:
 
     async def _incoming(self, msg, text):
         uid = msg[1]
-        log("<", "%s %s" % (msg[2], _shown(text)))
+        _log_frame(text, "%s " % (msg[2],))
         if len(msg) != 4 or type(msg[2]) is not str:
             return await self._error(uid, CallError(FORMATION, "a CALL has 4 elements"))
         action, payload = msg[2], msg[3]
@@ -252,6 +282,8 @@ class Rpc:
         before = tasks = None
         try:
             name, fn = routes.route(action)
+            if name != "localauth" and _LIST[0] in sys.modules:  # a run of the list's CALLs ended
+                unload([k for k in sys.modules if k not in _LIST])
             if "uwallbox.profiles." + name not in sys.modules:  # loaded for this CALL only
                 before = list(sys.modules)
                 tasks = list(getattr(self.app, "tasks", {}).values())

@@ -86,6 +86,7 @@ class Session:
     async def run(self):
         """Keep a connection up until the firmware ends: connect, register, serve, reconnect."""
         app = self.app
+        app.rpc.prepare()
         while not self.ending:
             conn = await self._connect()
             if conn is None:

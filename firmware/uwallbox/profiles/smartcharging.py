@@ -8,9 +8,10 @@ change, a transaction start or end (Connector.apply), a clock jump (Clock.listen
 """
 import asyncio
 import os
+import sys
 from micropython import const
 
-from .. import files
+from .. import files, unload
 from ..clock import iso, parse
 from ..flash import store
 from ..log import log
@@ -131,7 +132,10 @@ class Scheduler:
         while True:
             self.wake.clear()
             clk = self.app.clock
-            delay = min(self.apply() - clk.now(), _MAX_SLEEP)  # whole seconds of the wall clock
+            nxt = self.apply()
+            if not self.profiles and not self.pending:
+                return self._end()
+            delay = min(nxt - clk.now(), _MAX_SLEEP)  # whole seconds of the wall clock
             # ... less the part of the present second already gone: the boundary is met on time,
             # not up to a second late
             ms = max(delay * 1000 - clk.subsec_ms(), 0) + _LATE_MS
@@ -139,6 +143,18 @@ class Scheduler:
                 await asyncio.wait_for_ms(self.wake.wait(), ms)
             except asyncio.TimeoutError:
                 pass
+
+
+    def _end(self):
+        """No profile left (limits lifted by apply()): the task ends and this module and
+        schedule.py leave the heap (~2 KB); the next profile starts a Scheduler again."""
+        app = self.app
+        app.smart = app.clock.listener = None
+        app.tasks.pop("smart-charging", None)  # a finished task would keep the module's functions
+        unload([k for k in sys.modules if k not in _MODULES])
+
+
+_MODULES = ("uwallbox.profiles.smartcharging", "uwallbox.station.schedule")
 
 
 def scheduler(app):
