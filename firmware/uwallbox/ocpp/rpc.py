@@ -298,6 +298,7 @@ class Rpc:
             self._release(before, tasks)
             return await self._error(uid, e)
         except Exception as e:  # a handler bug must not kill the connection
+            msg[3] = payload = None  # most likely what filled the heap: the answer needs room
             self._after.clear()
             self._release(before, tasks)
             log("!", "%s failed: %r" % (action, e))
