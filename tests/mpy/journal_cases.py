@@ -156,3 +156,26 @@ async def test_a_repeat_keeps_its_message_id():
     j3.add("MeterValues", {"connectorId": 1, "transactionId": 0, "meterValue": []}, 1)
     await _drain(app, j3, 2)
     assert app.rpc.uids[-1] != first, app.rpc.uids
+
+
+async def test_no_heap_to_send_keeps_the_message_and_the_task():
+    # a MemoryError while a message is sent (near the heap's limit) does not end the task: the
+    # message stays, and goes a second later under the same message id
+    calls = []
+
+    def answer(payload):
+        calls.append(1)
+        return MemoryError() if len(calls) == 1 else {}
+    app = FakeApp({"StopTransaction": answer})
+    j = Journal(app)
+    j.ids["1"] = 7
+    j.add("StopTransaction", {"transactionId": 0, "meterStop": 1, "timestamp": "t"}, 1)
+    task = asyncio.create_task(j.run())
+    for _ in range(300):
+        if app.done:
+            break
+        await asyncio.sleep_ms(10)
+    assert not task.done()
+    task.cancel()
+    assert [d[0] for d in app.done] == ["StopTransaction"] and len(j) == 0
+    assert len(app.rpc.uids) == 2 and app.rpc.uids[0] == app.rpc.uids[1]

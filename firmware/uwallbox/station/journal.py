@@ -89,7 +89,11 @@ class Journal:
                 continue
             await self.app.session.online.wait()
             name = names[0]
-            msg = self.read(name)
+            try:
+                msg = self.read(name)
+            except MemoryError:
+                await self._no_heap("read")
+                continue
             if msg is None:  # unreadable: cannot be delivered
                 self._forget(name)
                 continue
@@ -106,6 +110,10 @@ class Journal:
             except (Offline, asyncio.TimeoutError):
                 await asyncio.sleep(1)
                 continue
+            except MemoryError:  # the message stays, and keeps its message id
+                payload = msg = None
+                await self._no_heap(action)
+                continue
             except CallError as e:
                 attempts += 1
                 cfg = self.app.config
@@ -120,6 +128,15 @@ class Journal:
                 reply = None
             attempts = 0
             self._delivered(name, action, reply, ref, payload)
+
+    async def _no_heap(self, what):
+        """No heap to read or send a message now: the task lives on and tries again in a second
+        (a MemoryError would otherwise end it, and the crash guard would restart the firmware)."""
+        try:
+            log("!", "journal: MemoryError (%s), again in 1 s" % what)
+        except MemoryError:
+            pass
+        await asyncio.sleep(1)
 
     def _forget(self, name):
         """Remove message NAME from the queue."""
