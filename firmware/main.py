@@ -28,13 +28,14 @@ if crashguard.may_start(board):
                 from uwallbox.web import setup
                 setup.run(board, netup.credentials() is not None)  # restarts after a save
         from uwallbox.app import App
-        # Collect every 4 KB allocated, not only when the heap is full: the live objects stay
+        # Collect every 2 KB allocated, not only when the heap is full: the live objects stay
         # packed low and large blocks stay free above them (a full heap collected late is left
-        # in pieces). Measured on the 32-bit build: the bench scenario fits in ~6 KiB less.
-        # A collection takes ~30 us on the unix port (tools/bench/cpu.py's 50x: ~1.5 ms on an
-        # ESP32, an estimate), at most a few times a second.
+        # in pieces). Measured on the 32-bit build (frozen image, the bench scenario): it fits
+        # in 50 KiB, 52 at every 4 KB (about 6 KiB more without, when it was added). A collection
+        # takes ~30 us on the unix port (tools/bench/cpu.py's 50x: ~1.5 ms on an ESP32, an
+        # estimate), a few times a second while MeterValues go every second.
         import gc
-        gc.threshold(4096)
+        gc.threshold(2048)
         app = App(board)
         try:
             asyncio.run(app.run())
