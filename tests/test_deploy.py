@@ -335,10 +335,13 @@ def test_a_board_with_uwallbox_frozen_in_gets_no_mpy_copies(setup, tmp_path, mon
     assert '["lib", "uwallbox", "crashes.json", "uwallbox_build.mpy"]' in clean[clean.index("exec") + 1]
 
 
-def test_the_heap_the_mpy_image_needs_is_the_benchmark_s():
-    """deploy.MPY_HEAP_KIB covers the .mpy image's measured need (bench/results.json, Heap row) and
-    24 KiB for Wi-Fi, TLS records and fragmentation, and is more than a plain ESP32's heap."""
-    heap = json.loads((ROOT / "bench" / "results.json").read_text())["rows"]["heap"]["mpy"]
+@pytest.mark.parametrize("image, need", [("mpy", "MPY_HEAP_KIB"), ("frozen", "FROZEN_HEAP_KIB")])
+def test_the_heap_each_image_needs_is_the_benchmark_s(image, need):
+    """deploy's figure covers the image's measured need (bench/results.json, Heap row) and 24 KiB
+    for Wi-Fi, TLS records and fragmentation: more than a plain ESP32's heap for the .mpy image,
+    less for the frozen one."""
+    heap = json.loads((ROOT / "bench" / "results.json").read_text())["rows"]["heap"][image]
     firmware_kib = round(heap["heap_k"] - heap["sim_bytes"] / 1024)
-    assert firmware_kib + 24 <= deploy.MPY_HEAP_KIB < firmware_kib + 24 + 8
-    assert deploy.MPY_HEAP_KIB > 112
+    kib = getattr(deploy, need)
+    assert firmware_kib + 24 <= kib < firmware_kib + 24 + 8
+    assert (kib > 112) == (image == "mpy")

@@ -335,6 +335,20 @@ def _online(cp, timeout=60):
     cp.api.wait(lambda s: s["ocpp"]["connected"] and s["ocpp"]["registration"] == "Accepted", timeout)
 
 
+def send(csms, cp_id, data, text=True):
+    """DATA as one WebSocket frame to charge point CP_ID, not recorded: Csms.send_raw() parses
+    what it records, and these frames may nest deeper than CPython's json allows."""
+    conn = csms._station(cp_id)._connection
+    csms._run(conn.send(data, text=True) if text else conn.send(data), 10)
+
+
+def answer(csms, cp_id, uid, since, timeout=15):
+    """The frame of CP_ID answering message id UID (a CALLRESULT or CALLERROR) recorded after
+    SINCE (csms.mark()), or None within TIMEOUT s."""
+    return csms._wait(lambda m: m.raw and m.direction == "in" and m.cp_id == cp_id and m.unique_id == uid,
+                      since, timeout)[1]
+
+
 def campaign(csms, cp, n, seed=1, warmup=300, every=500, say=None):
     """Send N hostile frames to charge point CP (registered with CSMS) one at a time; return the
     figures. Fails (AssertionError) when a CALL with a valid unique id is not answered (the link
@@ -352,17 +366,13 @@ def campaign(csms, cp, n, seed=1, warmup=300, every=500, say=None):
             connects = csms.connects[cp.id]
             since = csms.mark()
             try:
-                station = csms._station(cp.id)
-                csms._run(station._connection.send(f.data, text=True) if f.text
-                          else station._connection.send(f.data), 10)
+                send(csms, cp.id, f.data, f.text)
             except Exception:  # the link closed under the previous frame: wait, send again
                 assert cp.running, "the firmware process died"
                 _online(cp)
                 continue
             if f.expect == "answer":
-                _, m = csms._wait(lambda m: m.raw and m.direction == "in" and m.cp_id == cp.id
-                                  and m.unique_id == f.uid, since, 15)
-                if m is not None:
+                if answer(csms, cp.id, f.uid, since) is not None:
                     answered += 1
                     break
                 # no answer: only excusable when the previous frame closed the link ("any")

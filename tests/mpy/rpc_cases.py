@@ -520,3 +520,44 @@ def test_no_heap_to_stay_online_restarts_through_the_crash_guard():
         pass
     assert len(tries) == 3 and Conn.stopped == ["Reboot"], (tries, Conn.stopped)
     assert len(crashes) == 1 and "526 bytes" in crashes[0], crashes
+
+
+def test_a_handler_s_memory_error_lets_go_of_the_payload_before_answering():
+    # a payload nested deep holds much of the heap; when its handler runs out of heap, the
+    # answer needs room: the payload is dropped before the CALLERROR is made (the link went down
+    # on a CertificateSigned nested 1,000 deep at a plain ESP32's heap)
+    import gc
+
+    def free():
+        gc.collect()
+        return gc.mem_free()
+    seen = {}
+
+    def heavy(app, payload):
+        seen["handler"] = free()
+        raise MemoryError("memory allocation failed, allocating 232 bytes")
+
+    async def main():
+        app, rpc, conn, task = await _serving()
+        app.tasks = {}
+        app.security_event = lambda kind, info=None: seen.update(answering=free())
+        from uwallbox.ocpp import routes
+        real, validate = routes.route, schema.validate
+
+        def route(action):
+            if action == "Heavy":
+                import uwallbox.profiles.reservation as m
+                m.heavy = heavy
+                return "reservation", "heavy"
+            return real(action)
+        routes.route, schema.validate = route, lambda a, p: None
+        try:
+            conn.push('[2,"h","Heavy",{"deep":%s}]' % ("[" * 300 + "]" * 300))
+            out = await conn.next_sent()
+        finally:
+            routes.route, schema.validate = real, validate
+        task.cancel()
+        assert out[:3] == [4, "h", "InternalError"], out
+        # 300 nested lists: 32 B each on the 32-bit build, ~9.6 KB
+        assert seen["answering"] - seen["handler"] > 8000, seen
+    asyncio.run(main())
