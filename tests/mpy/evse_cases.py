@@ -477,7 +477,12 @@ def test_steady_step_allocates_nothing():
     _no_alloc(e)                  # B, PWM offered, locked
     charging(e)
     _no_alloc(e)                  # C, relay closed
-    assert e.relay
+    e.limit_a = 6.0
+    run(e, 20)
+    _no_alloc(e)                  # C at 6 A: the pilot's read budget binds
+    time.sleep_ms(30)
+    _no_alloc(e)                  # a late step: its budget from the time it waited
+    assert e.relay and e.offered_a == 6.0
 
 
 async def _charging_on_timer(e):
