@@ -63,6 +63,7 @@ _GRANT = const(8)         # pilot reads a closed step adds to its budget: 784 a 
                           # PP's; 8 reads span the 200 us the bursts move by (hw/pilot.py)
 _LATE_US = const(15000)   # a step this long after the one before is late (the timer's is 10.2 ms)
 _US_PER_READ = const(1275)  # a late closed step adds one read for each of these since the last
+_LOST = const(100)        # reads a closed step may take when its window lost the high level
 _WELD_STEPS = const(20)   # steps after opening before the feedback must show open (200 ms)
 _LOCK_STEPS = const(50)   # steps the lock actuator may take (500 ms)
 _DIODE_STEPS = const(3)   # consecutive bad low levels before the diode fault
@@ -141,7 +142,14 @@ class Evse:
             if n > FULL:
                 n = FULL
             h = p.measure(CLOSED, n)
-            self._reads = n - p.reads
+            n -= p.reads
+            if not p.seen:
+                # the budget's bursts left the window without the high level (reads faster than
+                # the 25 us its coverage assumes): read on, a period even at 10 us a read, before
+                # opening for want of a reading; only a lost level costs these reads
+                h = p.measure(CLOSED, _LOST)
+                n = 0
+            self._reads = n
         else:
             self._reads = FULL
             h = p.measure(BURST)
