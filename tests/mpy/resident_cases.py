@@ -80,3 +80,29 @@ async def test_a_failed_connection_attempt_unloads_link_and_the_handshake():
         session_module.asyncio = asyncio
     assert len(waits) == 1 and 1 <= waits[0] < 2 and app.session.fails == 1, (waits, app.session.fails)
     assert _left() == [], _left()
+
+
+async def test_no_heap_to_load_the_connection_code_is_a_failed_attempt():
+    # a MemoryError loading link.py counts as a connection lost to MemoryError (OOM_LIMIT of them
+    # in a row: out_of_memory) instead of ending the session's task (an instant restart)
+    app = fakes.app()
+    waits = []
+
+    class Pause:
+        @staticmethod
+        async def sleep(s):
+            waits.append(s)
+
+    class NoHeap:  # the module whose code cannot be loaded
+        def __getattr__(self, name):
+            raise MemoryError("memory allocation failed, allocating 2048 bytes")
+
+    sys.modules["uwallbox.ocpp.link"] = NoHeap()
+    session_module.asyncio = Pause
+    try:
+        assert await app.session._connect() is None
+        assert await app.session._connect() is None
+    finally:
+        session_module.asyncio = asyncio
+        del sys.modules["uwallbox.ocpp.link"]
+    assert app.session.oom == 2 and isinstance(app.session.last, MemoryError) and waits == [1, 1]

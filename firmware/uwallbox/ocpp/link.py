@@ -13,10 +13,10 @@ from .. import VERSION, clock, files, serial_number
 from ..errors import CallError, Offline
 from ..flash import store
 from ..log import log
+from .session import OOM_LIMIT
 
 _MAX_MESSAGE = const(65536)  # largest OCPP message accepted, bytes
 _FALLBACK_AFTER = const(3)  # failed connections with a new SecurityProfile before going back
-_OOM_LIMIT = const(3)  # connections in a row lost or refused by MemoryError: restart (crashguard)
 
 
 def _url(cfg):
@@ -56,26 +56,18 @@ def _fall_back(s):
     return True
 
 
-def _lost(s, e):
-    """The connection attempt or the connection of Session S ended with E (None: normally):
-    MemoryErrors in a row are counted (_OOM_LIMIT of them: restart)."""
-    s.oom, s.last = (s.oom + 1, e) if isinstance(e, MemoryError) else (0, None)
-
-
 async def connect(s):
     """One attempt of Session S: the WebSocket, or the seconds to wait before the next one."""
     app = s.app
-    if s.oom >= _OOM_LIMIT:  # no heap to stay online: silence would be for good
-        from ..system.crashguard import out_of_memory
-        out_of_memory(app, "%d connections in a row failed: %r" % (s.oom, s.last))
+    s.out_of_memory()
     cfg = app.config
     url = _url(cfg)
     log("net", "connecting to " + url)
     try:
         conn = await ws.connect(url, ("ocpp1.6",), _headers(cfg), _ssl(cfg), _MAX_MESSAGE)
     except Exception as e:
-        _lost(s, e)
-        if s.oom >= _OOM_LIMIT:
+        s.lost(e)
+        if s.oom >= OOM_LIMIT:
             return 0
         if isinstance(e, ValueError) and url.startswith("wss:") and not s.refused:
             s.refused = True  # mbedtls: the server's certificate was rejected

@@ -32,6 +32,7 @@ _IDLE_MS = const(60000)  # the status task's longest sleep
 # debouncing (3 steps of 10 ms) passes through intermediate states that no one should see.
 _SETTLE_MS = const(60)
 _KEEP = ("asyncio.funcs", "asyncio.stream")  # what a connection loads and keeps using
+OOM_LIMIT = const(3)  # connections in a row lost or refused by MemoryError: restart (crashguard)
 
 
 def _link(name):
@@ -72,7 +73,14 @@ class Session:
         """One attempt (link.py, loaded for it with what it imports: the handshake, TLS): the
         connection, or None after a failed attempt and its pause."""
         before = list(sys.modules)
-        from .link import connect
+        try:
+            from .link import connect
+        except MemoryError as e:  # no heap for the attempt's code: a failed attempt all the same
+            unload(before, _KEEP)
+            self.lost(e)
+            self.out_of_memory()
+            await asyncio.sleep(1)
+            return None
         try:
             r = await connect(self)
         finally:
@@ -98,7 +106,7 @@ class Session:
                 await app.rpc.serve(conn)
             except Exception as e:
                 log("net", "connection lost (%r)" % e)
-                self.oom, self.last = (self.oom + 1, e) if isinstance(e, MemoryError) else (0, None)
+                self.lost(e)
             else:
                 self.oom = 0
             finally:
@@ -109,6 +117,18 @@ class Session:
                     await conn.close()
                 except Exception:
                     pass
+
+    def lost(self, e):
+        """The connection attempt or the connection ended with E (None: normally): MemoryErrors
+        in a row are counted (OOM_LIMIT of them: out_of_memory())."""
+        self.oom, self.last = (self.oom + 1, e) if isinstance(e, MemoryError) else (0, None)
+
+    def out_of_memory(self):
+        """OOM_LIMIT connections in a row lost or refused by MemoryError: no heap to stay online,
+        and silence would be for good: restart through the crash guard."""
+        if self.oom >= OOM_LIMIT:
+            from ..system.crashguard import out_of_memory
+            out_of_memory(self.app, "%d connections in a row failed: %r" % (self.oom, self.last))
 
     async def _register(self):
         # (the task holds this coroutine, not link's: link's code leaves once it has ended)
