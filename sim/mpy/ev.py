@@ -202,8 +202,10 @@ class Ev:
         # here and driving an input, and drive the inputs itself: a level read before it must not
         # stay (a feedback left closed after the relay opened reads as a weld), so the inputs are
         # driven again until the outputs read after driving them are those they were driven from.
-        while self._drive_once():
-            pass
+        for _ in range(5):
+            if not self._drive_once():
+                return
+        raise RuntimeError("plant: the outputs change every time the inputs are driven")
 
     def _drive_once(self):
         """Drive the inputs from the outputs; True if an output changed meanwhile."""
