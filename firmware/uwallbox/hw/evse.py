@@ -25,7 +25,8 @@ Rules:
   high level. While the contactor is closed each step's pilot burst reads until it has sampled
   the high level as it is now (two reads at the window's level or above), within a budget of
   _GRANT reads a step (a late step: one for each _US_PER_READ it waited; pilot.FULL, a whole PWM
-  period, at most): at most 882 ADC reads a second with the PP's. At 32 A that is enough for
+  period, at most): 882 ADC reads a second at most with the PP's while every window holds the
+  high level (a window that lost it reads on first, _LOST reads at most). At 32 A that is enough for
   every step, and it opens in the step after the EV leaves C/D; at 6 A within WINDOW steps (51
   ms), and in the next step after a late one (hw/pilot.py).
   The contactor opens before the PWM changes and closes after it has been offered.

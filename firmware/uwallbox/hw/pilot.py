@@ -26,7 +26,8 @@ reads at least, within the budget hw/evse.py gives it (8 reads a step, FULL, a w
 most): at 32 A (53 %) about 5 pilot reads a step, so every step samples the high phase as it is
 now and the EV leaving C shows in the very next step; at 6 A (10 %) a burst may read only low
 phase and the window holds the level until a later one samples it (5 steps at most). Either
-way at most 882 ADC reads a second with the proximity read (docs/ESP32.md, "CPU budget").
+way at most 882 ADC reads a second with the proximity read (more only in a step whose window
+lost the high level: an ADC faster than assumed) (docs/ESP32.md, "CPU budget").
 """
 from array import array
 
