@@ -132,7 +132,8 @@ class CardStore:
         offsets = range(0, len(changes), RECORD)
         where = bytes(_bucket(changes, i) for i in offsets)  # the bucket of each change
         gen = self._gen + 1
-        # the slots change in place (a copy is 512 B more at the peak of every SendLocalList),
+        # the slots change in place (a copy is 512 B more at the peak of every SendLocalList;
+        # the undo record of 30 buckets is 272 B, 32-bit build),
         # and what changed is undone on failure; a full update over a list keeps a copy, to
         # remove the old list's files (or to undo)
         slots = old = self._slots
@@ -141,7 +142,7 @@ class CardStore:
                 old = array("I", slots)
             for b in range(_BUCKETS):
                 slots[b] = 0
-        undo = []  # (bucket, its generation before) of each bucket written
+        undo = array("I")  # each bucket written, then its generation before: 8 B a bucket
         count = 0 if full else self.count
         try:
             for b in range(_BUCKETS):
@@ -154,7 +155,8 @@ class CardStore:
                 with open(name, "wb") as out:
                     kept, delta = self._merge(src, changes, mine, out)
                 count += delta
-                undo.append((b, slots[b]))
+                undo.append(b)
+                undo.append(slots[b])
                 slots[b] = gen if kept else 0
                 if not kept:
                     os.remove(name)
@@ -165,8 +167,8 @@ class CardStore:
             if old is not slots:
                 slots[:] = old
             else:
-                for b, g in undo:
-                    slots[b] = g
+                for i in range(0, len(undo), 2):
+                    slots[undo[i]] = undo[i + 1]
             for b in range(_BUCKETS):
                 if b in where:
                     store.remove(self._file(b, gen))
@@ -177,7 +179,8 @@ class CardStore:
                 if old[b]:
                     os.remove(self._file(b, old[b]))
         else:
-            for b, g in undo:
+            for i in range(0, len(undo), 2):
+                b, g = undo[i], undo[i + 1]
                 if g and g != slots[b]:
                     os.remove(self._file(b, g))
 
