@@ -13,7 +13,6 @@ from .. import VERSION, clock, files, serial_number
 from ..errors import CallError, Offline
 from ..flash import store
 from ..log import log
-from .session import OOM_LIMIT
 
 _MAX_MESSAGE = const(65536)  # largest OCPP message accepted, bytes
 _FALLBACK_AFTER = const(3)  # failed connections with a new SecurityProfile before going back
@@ -66,8 +65,7 @@ async def connect(s):
     try:
         conn = await ws.connect(url, ("ocpp1.6",), _headers(cfg), _ssl(cfg), _MAX_MESSAGE)
     except Exception as e:
-        s.lost(e)
-        if s.oom >= OOM_LIMIT:
+        if s.lost(e):
             return 0
         if isinstance(e, ValueError) and url.startswith("wss:") and not s.refused:
             s.refused = True  # mbedtls: the server's certificate was rejected

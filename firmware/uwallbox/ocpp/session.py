@@ -32,7 +32,7 @@ _IDLE_MS = const(60000)  # the status task's longest sleep
 # debouncing (3 steps of 10 ms) passes through intermediate states that no one should see.
 _SETTLE_MS = const(60)
 _KEEP = ("asyncio.funcs", "asyncio.stream")  # what a connection loads and keeps using
-OOM_LIMIT = const(3)  # connections in a row lost or refused by MemoryError: restart (crashguard)
+_OOM_LIMIT = const(3)  # connections in a row lost or refused by MemoryError: restart (crashguard)
 
 
 def _link(name):
@@ -120,13 +120,14 @@ class Session:
 
     def lost(self, e):
         """The connection attempt or the connection ended with E (None: normally): MemoryErrors
-        in a row are counted (OOM_LIMIT of them: out_of_memory())."""
+        in a row are counted; True once there are _OOM_LIMIT of them (out_of_memory() restarts)."""
         self.oom, self.last = (self.oom + 1, e) if isinstance(e, MemoryError) else (0, None)
+        return self.oom >= _OOM_LIMIT
 
     def out_of_memory(self):
-        """OOM_LIMIT connections in a row lost or refused by MemoryError: no heap to stay online,
+        """_OOM_LIMIT connections in a row lost or refused by MemoryError: no heap to stay online,
         and silence would be for good: restart through the crash guard."""
-        if self.oom >= OOM_LIMIT:
+        if self.oom >= _OOM_LIMIT:
             from ..system.crashguard import out_of_memory
             out_of_memory(self.app, "%d connections in a row failed: %r" % (self.oom, self.last))
 
