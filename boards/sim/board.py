@@ -45,6 +45,14 @@ CONNECTORS = tuple(
      "rcd_test": n * 100 + 7, "lock": n * 100 + 8, "lock_fb": n * 100 + 9}
     for n in range(1, _N + 1))
 
+# each pin's machine.Pin (and the ADC channels' machine.ADC), made once here as an ESP32 has
+# them in ROM: the firmware's Pin(n) returns it and costs no heap (machine.py, _made)
+for _c in CONNECTORS:
+    for _n in _c.values():
+        machine.Pin(_n)
+    machine.ADC(_c["pilot_adc"])
+    machine.ADC(_c["pp_adc"])
+
 # the plant, one Ev per connector (index 0 = connector 1)
 plants = [_ev.Ev(i, CONNECTORS[i], PILOT_CAL, PP_CAL, VENTILATION, PHASES, VOLTAGE_V, MAX_CURRENT_A)
           for i in range(_N)]
@@ -52,6 +60,12 @@ plants = [_ev.Ev(i, CONNECTORS[i], PILOT_CAL, PP_CAL, VENTILATION, PHASES, VOLTA
 _PORT = os.getenv("UWB_SIM_CONTROL")
 if _PORT:
     import simctl  # loaded before the firmware, so it does not land in a fragmented heap
+# the meters' simulation too, before the firmware: imported in the middle of its boot (as it was
+# until 2026-12), its compilation's few KB were the firmware's peak, and its share measured
+# there read ~2 KiB low (a collection amid the boot); meter() makes the meters
+import simmeter  # noqa: E402
+if METER in simmeter.MODBUS:
+    import modbus_slave  # noqa: E402,F401
 gc.collect()
 heap = gc.mem_alloc() - _heap0  # bytes the simulated hardware holds on the firmware's heap
 _tasks = []     # the asyncio tasks attach() started (cancel with detach())
@@ -63,15 +77,8 @@ meters = None  # the simmeter.Meters, made by the first meter() call
 
 def meter(index):
     """The energy meter of connector index+1 (UWB_SIM_METER, sim/mpy/simmeter.py)."""
-    global meters, heap
-    if meters is None:
-        gc.collect()
-        before = gc.mem_alloc()
-        import simmeter  # noqa: F401  (simulated hardware: counted in `heap`, the drivers not)
-        if METER in simmeter.MODBUS:
-            import modbus_slave  # noqa: F401
-        gc.collect()
-        heap += gc.mem_alloc() - before
+    global meters
+    if meters is None:  # the firmware's drivers it loads count as the firmware's
         meters = simmeter.Meters(METER, plants, VOLTAGE_V, PHASES)
     return meters.meters[index]
 

@@ -157,6 +157,20 @@ def _pwm_high(pin_id):
     return (_sample_us % period) * 65535 < d * period
 
 
+_objects = {}  # (class, pin id) -> the Pin or ADC object of that pin
+
+
+def _made(cls, pin):
+    """The one object of class CLS (Pin, ADC) for PIN, as on an ESP32, where they are in ROM and
+    a constructor (re)initialises and returns it: the sim board makes its pins' objects at
+    import, in the simulated hardware's share of the heap, not in the firmware's."""
+    k = (cls, _pin_id(pin))
+    o = _objects.get(k)
+    if o is None:
+        o = _objects[k] = object.__new__(cls)
+    return o
+
+
 # ---- Pin
 class Pin:
     IN = 1
@@ -173,6 +187,9 @@ class Pin:
     DRIVE_1 = 1
     DRIVE_2 = 2
     DRIVE_3 = 3
+
+    def __new__(cls, id, *args, **kw):
+        return _made(cls, id)
 
     def __init__(self, id, mode=-1, pull=-1, *, value=None, drive=None, hold=None):
         self._id = _pin_id(id)
@@ -332,6 +349,9 @@ class ADC:
     WIDTH_11BIT = 11
     WIDTH_12BIT = 12
     _FULL = (950000, 1250000, 1750000, 3100000)   # read_uv range per attenuation (ESP32)
+
+    def __new__(cls, pin, *args, **kw):
+        return _made(cls, pin)
 
     def __init__(self, pin, *, atten=None):
         self._id = _pin_id(pin)
