@@ -10,6 +10,7 @@ list), whose messages are delivered once it accepts them again.
 import time
 
 from .launch import LaunchFailed, device_image, firmware, frozen, registered, run_mpy, running
+from simapi import SimApiError  # noqa: E402  (sim/, on the path once harness is imported)
 
 TAG = "CARD%05d"  # idTags of the local list
 _BAD = ("MemoryError", "firmware reset", "firmware exited", "Traceback")
@@ -48,6 +49,8 @@ class Probe:
                 return self.api.wait(predicate, timeout=min(1, self.left()))
             except TimeoutError:
                 pass
+            except SimApiError as e:  # e.g. no heap left for the state's answer
+                raise ProbeFailed(f"control API: {e}") from None
 
     def status(self, *statuses):
         return self.until(lambda s: s["connectors"][0]["status"] in statuses)["connectors"][0]
