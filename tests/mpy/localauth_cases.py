@@ -8,7 +8,7 @@ import fakes
 from rpc_cases import FakeConn
 from uwallbox import clock
 from uwallbox.errors import CallError
-from uwallbox.flash.cardstore import RECORD, REMOVE, CardStore, pack_into
+from uwallbox.flash.cardstore import RECORD, REMOVE, CardStore, bucket, pack_into
 from uwallbox.ocpp.rpc import Offline, Rpc
 from uwallbox.profiles import localauth
 from uwallbox.station.auth import Auth
@@ -230,6 +230,29 @@ def test_differential_rewrites_only_changed_buckets():
     assert localauth.lookup(app, "C77") == {"status": "Blocked"}
 
 
+def test_an_update_holds_one_buckets_records_at_a_time():
+    # the changes of a SendLocalList are made bucket by bucket as the store writes them: never a
+    # buffer of every record (1,350 B for 30 cards, at the peak of each message)
+    app = FakeApp()
+    most = app.config["SendLocalListMaxLength"]
+    seen = []
+    real = CardStore.update
+
+    def update(self, where, fill, *rest):
+        def spy(i, out, at):
+            seen.append((i, len(out), at))
+            fill(i, out, at)
+        return real(self, where, spy, *rest)
+    CardStore.update = update
+    try:
+        assert _send(app, 1, "Full", [_entry("C%d" % i) for i in range(most)]) == "Accepted"
+    finally:
+        CardStore.update = real
+    assert sorted(i for i, _, _ in seen) == list(range(most))  # each entry made once
+    assert max(n for _, n, _ in seen) <= 3 * RECORD, seen  # a bucket's few, not all 30
+    assert all(localauth.lookup(app, "c%d" % i) == {"status": "Accepted"} for i in range(most))
+
+
 def test_ten_thousand_cards():
     """10,000 cards delivered as a CSMS must: a Full list, then Differential updates of
     SendLocalListMaxLength entries. Every card is found, with its own data; others are not."""
@@ -383,7 +406,10 @@ def powercut_writer():
         buf = bytearray(len(changes) * RECORD)
         for i, (n, status, expiry, parent) in enumerate(changes):
             pack_into(buf, i * RECORD, _tag(n), status, expiry, parent)
-        store.update(buf, full, v, 10000)
+
+        def fill(i, out, at, buf=buf):
+            out[at:at + RECORD] = buf[i * RECORD:(i + 1) * RECORD]
+        store.update(bytes(bucket(buf, i * RECORD) for i in range(len(changes))), fill, full, v, 10000)
         print("committed", v)
 
 

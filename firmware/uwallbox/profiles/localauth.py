@@ -4,11 +4,12 @@ The list lives in flash (cardstore). rpc hands SendLocalList over as JSON text, 
 here one entry at a time: a long list never exists as Python objects in RAM.
 """
 import json
+from array import array
 from micropython import const
 
 from .. import clock
 from ..errors import FORMATION, OCCURENCE, PROPERTY, CallError
-from ..flash.cardstore import RECORD, REMOVE, CardStore, pack_into, unpack
+from ..flash.cardstore import RECORD, REMOVE, CardStore, bucket, pack_into, unpack
 from ..log import log
 from ..ocpp import jsonscan, schema
 
@@ -65,8 +66,12 @@ def send_local_list(app, text):
         return {"status": "VersionMismatch"}
     if changes is None:
         return {"status": "Failed"}
+    where, spans = changes
+
+    def fill(i, out, at):  # the record of entry I, parsed again (validated above)
+        _record(out, at, json.loads(buf[spans[2 * i]:spans[2 * i + 1]]), full, None, i)
     try:
-        cards().update(changes, full, head["listVersion"], cfg["LocalAuthListMaxLength"])
+        cards().update(where, fill, full, head["listVersion"], cfg["LocalAuthListMaxLength"])
     except ValueError as e:
         log("auth", "SendLocalList refused: %s" % e)
         return {"status": "Failed"}
@@ -90,37 +95,42 @@ def _head(buf):
 
 
 def _changes(buf, start, full, most):
-    """The records (cardstore changes) of the list at BUF[START], validated one entry at a time;
-    None when it has more than MOST entries."""
+    """The list at BUF[START], validated one entry at a time: (the cardstore bucket of each entry
+    (bytes), where each entry is in BUF (start, end, start, ...)); None when it has more than
+    MOST entries. No record is kept: cardstore makes a bucket's records when it writes it."""
     try:
         n = 0 if start is None else sum(1 for _ in jsonscan.elements(buf, start))
         if n > most:
             log("auth", "SendLocalList refused: %d entries, more than SendLocalListMaxLength" % n)
             return None
-        changes = bytearray(n * RECORD)
+        where, spans = bytearray(n), array("I", range(2 * n))
         if n:
+            rec = bytearray(RECORD)
             item = schema.load("SendLocalList")["p"][_LIST]["i"]
             for i, (a, b) in enumerate(jsonscan.elements(buf, start)):
-                _record(changes, i, json.loads(buf[a:b]), full, item)
-        return changes
+                _record(rec, 0, json.loads(buf[a:b]), full, item, i)
+                where[i] = bucket(rec)
+                spans[2 * i], spans[2 * i + 1] = a, b
+        return bytes(where), spans
     except ValueError as e:
         raise CallError(FORMATION, "%s: %s" % (_LIST, e))
 
 
-def _record(changes, i, entry, full, item):
-    """Validate ENTRY, number I of the list, and write its cardstore record (an update, or a
-    removal: an entry without idTagInfo) into CHANGES."""
+def _record(out, at, entry, full, item, i):
+    """Validate ENTRY, number I of the list, against ITEM (None: validated before), and write its
+    cardstore record (an update, or a removal: an entry without idTagInfo) at OUT[AT]."""
     where = "%s[%d]" % (_LIST, i)
-    schema.check(item, entry, where)
+    if item is not None:
+        schema.check(item, entry, where)
     info = entry.get("idTagInfo")
     try:
         if info is None:
             if full:
                 raise CallError(OCCURENCE, where + ".idTagInfo: required in a Full update")
-            pack_into(changes, i * RECORD, entry["idTag"], REMOVE, None, "")
+            pack_into(out, at, entry["idTag"], REMOVE, None, "")
         else:
             exp = info.get("expiryDate")
-            pack_into(changes, i * RECORD, entry["idTag"], _STATUSES.index(info["status"]),
+            pack_into(out, at, entry["idTag"], _STATUSES.index(info["status"]),
                       clock.parse(exp) if exp else None, info.get("parentIdTag", ""))
     except ValueError as e:
         raise CallError(PROPERTY, "%s: %s" % (where, e))
