@@ -561,3 +561,29 @@ def test_a_handler_s_memory_error_lets_go_of_the_payload_before_answering():
         # 300 nested lists: 32 B each on the 32-bit build, ~9.6 KB
         assert seen["answering"] - seen["handler"] > 8000, seen
     asyncio.run(main())
+
+
+def test_the_frozen_schemas_are_the_files_and_a_lookup_copies_nothing():
+    # a frozen image has no schema files: schema.load reads the same texts from _schemas, one
+    # string constant; a lookup is a view of it (a dict of them was ~0.5 KB built for each CALL)
+    import gc
+    import os
+
+    from uwallbox.ocpp import _schemas
+    names = []
+    for folder in ("", "pnc/"):
+        try:
+            names += [folder + n[:-5] for n in os.listdir(schema._DIR + folder) if n.endswith(".json")]
+        except OSError:
+            pass
+    assert len(names) > 25, names
+    for name in names:
+        with open(schema._DIR + name + ".json") as f:
+            assert bytes(_schemas.text(name)) == f.read().strip().encode(), name
+    assert _schemas.text("NoSuchAction") is None
+    assert _schemas.text("Reset") is not None and _schemas.text("Rese") is None
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(10):
+        _schemas.text("SendLocalList")
+    assert gc.mem_alloc() - before <= 10 * 96, gc.mem_alloc() - before  # the key and a view

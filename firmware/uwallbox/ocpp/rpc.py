@@ -31,7 +31,7 @@ _UID_MAX = const(36)  # characters of a message's unique id
 # that runs on, with its module): no request leaves its code behind on the heap (about 45 KB for
 # the other profiles on a 32-bit port).
 _RESIDENT = ("uwallbox.profiles", "uwallbox.profiles.core", "uwallbox.profiles.localauth",
-             "uwallbox.flash.cardstore")
+             "uwallbox.flash.cardstore", "uwallbox.ocpp._schemas")
 # ... the local list's modules (and the open list, ~1.6 KB) only for a run of its CALLs: the
 # next other CALL drops them (a card's lookup loads them for itself, station/auth.py)
 _LIST = ("uwallbox.profiles.localauth", "uwallbox.flash.cardstore")
