@@ -328,13 +328,38 @@ def test_a_call_leaves_no_module_behind():
 def test_log_view_of_a_received_frame():
     from uwallbox.ocpp.rpc import _shown
     short = bytearray(b'[3,"1",{}]')
-    assert _shown(short, "Heartbeat ") == 'Heartbeat [3,"1",{}]'
+    assert _shown(short) == ('[3,"1",{}]',)
     long = bytearray(('[2,"1","DataTransfer",{"data":"%s"}]' % ("\u00e9" * 400)).encode())
-    out = _shown(long, "DataTransfer ")
-    assert out.startswith('DataTransfer [2,"1","DataTransfer",{"data":"\u00e9\u00e9')
-    assert out.endswith("...(%d chars)" % len(long)) and len(out) < 13 + 300 + 20  # cut on a character
-    assert _shown(bytearray(b'{"key":"AuthorizationKey","value":"x"}'), "< ") == \
-        "< (38 bytes with an AuthorizationKey: not shown)"
+    out = "".join(_shown(long))
+    assert out.startswith('[2,"1","DataTransfer",{"data":"\u00e9\u00e9')
+    assert out.endswith("...(%d chars)" % len(long)) and len(out) < 300 + 20  # cut on a character
+    assert _shown(bytearray(b'{"key":"AuthorizationKey","value":"x"}')) == \
+        ("(38 bytes with an AuthorizationKey: not shown)",)
+
+
+def test_a_frame_is_logged_in_pieces_without_a_string_of_the_line():
+    # a frame's log line was joined, formatted, then formatted again with the time: ~1 KB at the
+    # end of every send, the peak of a MeterValues near the frozen image's limit
+    import gc
+
+    from uwallbox import log as logmod
+    pieces = ["x" * 100, "y" * 100, "z" * 100, "...(900 chars)"]
+    logmod.log(">", "MeterValues ", pieces)  # warm up
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.mem_alloc()
+        logmod.log(">", "MeterValues ", pieces)
+        used = gc.mem_alloc() - before
+    finally:
+        gc.enable()
+    assert used < 200, used  # the time and tag, not a 330-character line (3 of them before)
+    logmod.tail = []
+    try:
+        logmod.log(">", "MeterValues ", pieces)
+        assert len(logmod.tail[0]) == 160 and logmod.tail[0].split(" MeterValues ")[1].startswith("x" * 100 + "y")
+    finally:
+        logmod.tail = None
 
 
 def test_a_call_whose_action_is_no_string_is_logged_and_refused():
@@ -351,7 +376,7 @@ def test_no_heap_for_the_log_line_keeps_the_link():
     # near the limit the ~300 B log view of a frame failed and the link went down with it
     from uwallbox.ocpp import rpc as mod
 
-    def shown(buf, what=""):
+    def shown(buf):
         raise MemoryError("memory allocation failed, allocating 336 bytes")
 
     async def main():

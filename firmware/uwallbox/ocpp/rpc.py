@@ -99,15 +99,11 @@ def _parts(obj, depth=_DEPTH):
         yield json.dumps(obj)
 
 
-def _preview(text, n, what=""):
-    """What the log shows of a frame of N characters that starts with TEXT, after WHAT."""
-    return what + text if n <= _PREVIEW else "%s%s...(%d chars)" % (what, text[:_PREVIEW], n)
-
-
-def _shown(buf, what=""):
-    """The log's view of received frame BUF (UTF-8 bytes), cut on a character boundary, after
-    WHAT; a frame that shows an AuthorizationKey is not shown. (Made in one piece from a view of
-    BUF: each copy would be another ~300 B block of the heap for every frame.)"""
+def _shown(buf):
+    """The log's view of received frame BUF (UTF-8 bytes): its pieces, the start cut on a
+    character boundary; a frame that shows an AuthorizationKey is not shown. (One string made
+    from a view of BUF, printed as it is: each copy would be another ~300 B of the heap for
+    every frame.)"""
     k = min(len(buf), _PREVIEW)
     while 0 < k < len(buf) and buf[k] & 0xC0 == 0x80:
         k -= 1
@@ -116,15 +112,15 @@ def _shown(buf, what=""):
     except UnicodeError:
         head = "(not UTF-8)"
     if "AuthorizationKey" in head:
-        return "%s(%d bytes with an AuthorizationKey: not shown)" % (what, len(buf))
-    return _preview(head, len(buf) if k < len(buf) else len(head), what)
+        return ("(%d bytes with an AuthorizationKey: not shown)" % len(buf),)
+    return (head,) if k == len(buf) else (head, "...(%d chars)" % len(buf))
 
 
 def _log_frame(buf, what):
     """Log received frame BUF after WHAT: a line the heap has no room for is cut short, it never
     takes the link down (the frame's handler answers on its own, InternalError at worst)."""
     try:
-        log("<", _shown(buf, what))
+        log("<", what, _shown(buf))
     except MemoryError:
         log("<", what)
 
@@ -161,15 +157,17 @@ class Rpc:
         """Stream FRAME to the CSMS in pieces and log its start under ACTION."""
         if self.conn is None:
             raise Offline()
-        # the pieces that start the frame, for the log, joined once it has gone (a string grown
-        # piece by piece made a new one of up to 300 B for each: near the limit a MeterValues
-        # failed on them), and the frame's length
+        # the pieces that start the frame (_PREVIEW characters), for the log, which prints them
+        # one by one once the frame has gone: no string of them is made (joined, then formatted
+        # into the line, they were ~1 KB at the end of every send, the peak of a MeterValues),
+        # and the frame's length
         seen, n = [], [0]
 
         def pieces():
             for p in _parts(frame):
-                if n[0] < _PREVIEW:
-                    seen.append(p if len(p) <= _PREVIEW else p[:_PREVIEW])
+                left = _PREVIEW - n[0]
+                if left > 0:
+                    seen.append(p if len(p) <= left else p[:left])
                 n[0] += len(p)
                 yield p
         try:
@@ -180,7 +178,9 @@ class Rpc:
             log("net", "send failed: %r" % (e,))
             raise Offline()
         try:
-            log(">", _preview("".join(seen), n[0], action + " "))
+            if n[0] > _PREVIEW:
+                seen.append("...(%d chars)" % n[0])
+            log(">", action + " ", seen)
         except MemoryError:  # no heap for the log line: the frame has gone all the same
             log(">", action)
 
