@@ -18,6 +18,29 @@ def unload(before, keep=()):
                 pass
 
 
+def use(module, name):
+    """NAME (a function) of MODULE (its full name), the module and what it imported dropped at
+    once: the function keeps its code while it runs and none after (building the App, a
+    connection attempt). Modules the function imports while it runs stay loaded."""
+    import sys
+    before = list(sys.modules)
+    fn = getattr(__import__(module, None, None, (name,)), name)
+    unload(before)
+    return fn
+
+
+class transient:
+    """`with transient():` the modules imported inside the block are dropped at its end (a
+    CALL's rules, a report, a card's lookup): it leaves no code behind."""
+
+    def __enter__(self):
+        import sys
+        self.before = list(sys.modules)
+
+    def __exit__(self, *exc):
+        unload(self.before)
+
+
 # lib/'s signature and key modules: imported for a rare operation, dropped after it (forget_crypto)
 _CRYPTO = ("chain", "csr", "ec", "rsa", "sig", "sha2", "sha512")
 

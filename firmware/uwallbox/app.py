@@ -8,10 +8,9 @@ transaction for a card, the clock and security events. Building the parts, the s
 and the shutdown are lifecycle.py, loaded for each.
 """
 import asyncio
-import sys
 from micropython import const
 
-from . import files, unload
+from . import files, use
 from .flash import store
 from .hw.evse import stop_timer
 from .log import log
@@ -22,12 +21,9 @@ _TIME_JUMP = const(60)  # seconds: a larger correction of the clock is a securit
 
 
 def _lifecycle(name):
-    """Function NAME of lifecycle.py (the building, the start, the reboot, the shutdown), the
-    module unloaded at once: the function keeps its code while it runs, none after."""
-    before = list(sys.modules)
-    from . import lifecycle
-    unload(before)
-    return getattr(lifecycle, name)
+    """Function NAME of lifecycle.py (the building, the start, the reboot, the shutdown), loaded
+    for the call."""
+    return use("uwallbox.lifecycle", name)
 
 
 class App:

@@ -3,12 +3,11 @@ once per boot (the parts built from the board and the configuration, settings.js
 first answer, the transactions a power cut interrupted, the tasks, the web page, a firmware
 update to resume), the reboot and the shutdown."""
 import asyncio
-import sys
 import time
 
 import machine
 
-from . import VERSION, files, unload
+from . import VERSION, files, transient
 from .flash import store
 from .log import log
 
@@ -37,10 +36,9 @@ def build(app, board):
     app.smart = None  # smartcharging.Scheduler, imported only once profiles exist
     app.config = Config({"NumberOfConnectors": n, "Phases": board.PHASES,
                           "SupportedFeatureProfiles": routes.supported()})
-    before = list(sys.modules)
-    from .system.provision import apply  # settings.json: once, at boot
-    apply(app.config)
-    unload(before)
+    with transient():
+        from .system.provision import apply  # settings.json: once, at boot
+        apply(app.config)
     app.config.listener = app._config_changed  # provisioning is no reconfiguration
     app.rpc = Rpc(app)
     app.session = Session(app)

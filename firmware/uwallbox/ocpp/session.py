@@ -21,7 +21,7 @@ import time
 
 from micropython import const
 
-from .. import clock, files, unload
+from .. import clock, files, unload, use
 from ..errors import CallError, Offline
 from ..flash import store
 from ..log import log
@@ -38,11 +38,7 @@ _OOM_LIMIT = const(3)  # connections in a row lost or refused by MemoryError: re
 def _link(name):
     """Function NAME of ocpp/link.py (what a connection needs once), the module unloaded at once:
     the function keeps its code while it runs (a coroutine until it ends)."""
-    before = list(sys.modules)
-    from . import link
-    fn = getattr(link, name)
-    unload(before)
-    return fn
+    return use("uwallbox.ocpp.link", name)
 
 
 class Session:

@@ -1,7 +1,5 @@
 """Core profile: the CSMS's requests."""
-import sys
-
-from .. import unload
+from .. import transient
 from ..errors import PROPERTY, CallError
 from ..ocpp.routes import PNC_VENDOR
 
@@ -16,13 +14,10 @@ def change_availability(app, p):
 
 
 def change_configuration(app, p):
-    before = list(sys.modules)
-    from ..station import keyrules  # the rules of the keys, for this request only
-    try:
+    with transient():  # the rules of the keys, for this request only
+        from ..station import keyrules
         key = keyrules.canonical(p["key"])
         return {"status": app.config.change(key, p["value"]) if key else "NotSupported"}
-    finally:
-        unload(before)
 
 
 def clear_cache(app, p):
@@ -51,12 +46,9 @@ def data_transfer(app, p):
 def get_configuration(app, p):
     # the rules of the keys, for this request only (the stream of every key keeps the module
     # object until it ends)
-    before = list(sys.modules)
-    from ..station import keyrules as cfgmod
-    try:
+    with transient():
+        from ..station import keyrules as cfgmod
         return _configuration(app.config, p.get("key"), cfgmod)
-    finally:
-        unload(before)
 
 
 def _configuration(cfg, keys, cfgmod):

@@ -22,7 +22,7 @@ import gc
 import sys
 from micropython import const
 
-from .. import VERSION, clock, files, unload
+from .. import VERSION, clock, files, transient
 from ..flash import store
 from ..log import log
 from ..system import ota
@@ -191,13 +191,12 @@ def _report(app):
     with open(files.DIAGNOSTICS, "w") as f:
         f.write("uwallbox %s, board %s, MicroPython %s\nat %s, heap free %d B\n\n[configuration]\n" % (
             VERSION, app.board.NAME, sys.version, app.clock.iso(), gc.mem_free()))
-        before = list(sys.modules)
-        from ..station.keyrules import SECRET, names, spec, text  # for this report only
-        for k in names():
-            s = spec(k)
-            if not s[1] & SECRET:  # never the AuthorizationKey
-                f.write("%s = %s\n" % (k, text(cfg.get(k, s[2]))))
-        unload(before)
+        with transient():
+            from ..station.keyrules import SECRET, names, spec, text  # for this report only
+            for k in names():
+                s = spec(k)
+                if not s[1] & SECRET:  # never the AuthorizationKey
+                    f.write("%s = %s\n" % (k, text(cfg.get(k, s[2]))))
         f.write("\n[connectors]\n")
         for c in app.connectors:
             e = c.evse

@@ -1,10 +1,9 @@
 """Authorization of idTags: CSMS, local list, authorization cache, offline rules."""
 import asyncio
-import sys
 from micropython import const
 
 from ..errors import CallError, Offline
-from .. import files, unload
+from .. import files, transient
 from ..flash import store
 
 _CACHE_MAX = const(64)  # entries kept; the oldest is dropped first
@@ -37,22 +36,16 @@ class Auth:
         self.app = app
         self.cache = store.load(files.AUTH_CACHE, {})
         if store.exists(files.LOCAL_LIST_INDEX):
-            before = list(sys.modules)
-            from ..profiles import localauth
-
-            localauth.cards()  # opening the list removes what an interrupted update left
-            unload(before)  # loaded for each lookup (~1.6 KB with the open list)
+            with transient():  # loaded for each lookup (~1.6 KB with the open list)
+                from ..profiles import localauth
+                localauth.cards()  # opening the list removes what an interrupted update left
 
     def listed(self, tag):
         """idTagInfo of TAG in the local list (when enabled), or None."""
         if self.app.config["LocalAuthListEnabled"] and store.exists(files.LOCAL_LIST_INDEX):
-            before = list(sys.modules)  # a run of SendLocalList may hold the list: it stays
-            from ..profiles import localauth
-
-            info = localauth.lookup(self.app, tag)
-            localauth = None
-            unload(before)
-            return info
+            with transient():  # a run of SendLocalList may hold the list: it stays
+                from ..profiles import localauth
+                return localauth.lookup(self.app, tag)
         return None
 
     def local(self, tag):

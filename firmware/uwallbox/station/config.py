@@ -1,8 +1,7 @@
 """Configuration values: typed, persisted (files.CONFIG, atomic), over the key table
 (station/keytable.py). The rules of a change are station/keyrules.py, loaded for a change only."""
-import sys
 
-from .. import files, unload
+from .. import files, transient
 from ..flash import store
 from .keytable import spec
 
@@ -46,12 +45,9 @@ class Config:
 
     def change(self, key, value):
         """ChangeConfiguration: 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported'."""
-        before = list(sys.modules)
-        from .keyrules import change
-        try:
+        with transient():
+            from .keyrules import change
             return change(self, key, value)
-        finally:
-            unload(before)
 
     def set(self, key, v):
         """Store a typed value (already validated) and persist it."""
