@@ -7,8 +7,8 @@ A record is the key (the idTag in upper case: idTags compare case-insensitively)
 expiry (Unix seconds, 0: none) and a status code. A lookup hashes the key to its bucket and binary
 searches the file with seek + readinto into one preallocated buffer. An update writes each bucket it
 changes as a new file, then switches to them by replacing the index (one rename): after a power cut
-the list is the old or the new one, never a mix. Opening the store removes files the index does
-not name, i.e. what an interrupted update left.
+the list is the old or the new one, never a mix. `sweep()`, at boot, removes files the index does
+not name, i.e. what an interrupted update left (a failed update removes its own at once).
 """
 import os
 import struct
@@ -82,7 +82,11 @@ class CardStore:
         if not self._gen:  # no index, or a short one: no list
             for b in range(_BUCKETS):
                 slots[b] = 0
-        for name in [e[0] for e in os.ilistdir(path) if not self._named(e[0])]:
+
+    def sweep(self):
+        """Remove the files the index does not name: what an update cut by a power loss left.
+        Once, at boot (a lookup opens the store for itself and reads no directory)."""
+        for name in [e[0] for e in os.ilistdir(self.path) if not self._named(e[0])]:
             os.remove(self._name(name))
 
     def _name(self, name):

@@ -20,11 +20,16 @@ _cards = None
 
 
 def cards():
-    """The list in flash, opened on first use (which removes what an interrupted update left)."""
+    """The list in flash, opened on first use."""
     global _cards
     if _cards is None:
         _cards = CardStore()
     return _cards
+
+
+def sweep():
+    """At boot: remove what an update cut by a power loss left in the list's folder."""
+    cards().sweep()
 
 
 def version():

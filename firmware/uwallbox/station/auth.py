@@ -38,7 +38,7 @@ class Auth:
         if store.exists(files.LOCAL_LIST_INDEX):
             with transient():  # loaded for each lookup (~1.6 KB with the open list)
                 from ..profiles import localauth
-                localauth.cards()  # opening the list removes what an interrupted update left
+                localauth.sweep()  # what an update cut by a power loss left
 
     def listed(self, tag):
         """idTagInfo of TAG in the local list (when enabled), or None."""
