@@ -168,6 +168,7 @@ async def test_no_heap_to_send_keeps_the_message_and_the_task():
         return MemoryError() if len(calls) == 1 else {}
     app = FakeApp({"StopTransaction": answer})
     j = Journal(app)
+    j.no_heap_ms = 20  # 1 s on a device
     j.ids["1"] = 7
     j.add("StopTransaction", {"transactionId": 0, "meterStop": 1, "timestamp": "t"}, 1)
     task = asyncio.create_task(j.run())

@@ -24,6 +24,8 @@ _DIR = files.JOURNAL
 
 
 class Journal:
+    no_heap_ms = 1000  # the pause after a MemoryError (a test shortens it)
+
     def __init__(self, app):
         self.app = app
         store.mkdir(_DIR)
@@ -133,10 +135,10 @@ class Journal:
         """No heap to read or send a message now: the task lives on and tries again in a second
         (a MemoryError would otherwise end it, and the crash guard would restart the firmware)."""
         try:
-            log("!", "journal: MemoryError (%s), again in 1 s" % what)
+            log("!", "journal: MemoryError (%s), again in %d ms" % (what, self.no_heap_ms))
         except MemoryError:
             pass
-        await asyncio.sleep(1)
+        await asyncio.sleep_ms(self.no_heap_ms)
 
     def _forget(self, name):
         """Remove message NAME from the queue."""
