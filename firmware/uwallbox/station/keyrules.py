@@ -3,13 +3,12 @@
 and unloaded after; the table itself is station/keytable.py."""
 from micropython import const
 
-from .keytable import TABLE, spec  # noqa: F401 (spec: for the users of this module)
+from .keytable import BOOL, INT, STR, TABLE, spec  # noqa: F401 (spec: for the users of this module)
 
 RO = const(1)  # read-only
 REBOOT = const(2)  # a change takes effect after a reboot
 SECRET = const(4)  # write-only: never returned or logged
 RAISE = const(8)  # may only be raised (SecurityProfile)
-BOOL, INT, CSL, STR = "b", "i", "c", "s"
 
 # The measurands the meter gives (meter.py): a list with any other is Rejected, so no MeterValues
 # goes out with an empty sampledValue.

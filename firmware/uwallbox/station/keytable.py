@@ -1,6 +1,8 @@
 """The configuration key table, resident (a default is read from it; station/config.py keeps
 what it has read), and `spec(key)`. The rules of a change are station/keyrules.py."""
 
+BOOL, INT, CSL, STR = "b", "i", "c", "s"  # the kinds of TABLE's second column
+
 # Every key, one a line (a string costs far less RAM than a dict of tuples): name, kind (b bool,
 # i integer, c comma-separated list, s string), flags (keyrules.py: 1 read-only, 2 reboot required,
 # 4 write-only, 8 may only be raised), default ("-" = empty), low, high (bounds of an integer, of a
@@ -82,4 +84,4 @@ def spec(key):
         return None
     name, kind, flags, d, lo, hi = TABLE[i + 1 : TABLE.find("\n", i + 1)].split()
     d = "" if d == "-" else d
-    return kind, int(flags), d == "1" if kind == "b" else int(d) if kind == "i" else d, int(lo), int(hi)
+    return kind, int(flags), d == "1" if kind == BOOL else int(d) if kind == INT else d, int(lo), int(hi)
