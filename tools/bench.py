@@ -218,7 +218,7 @@ def _cpu_text(r):
     a = r["assumptions"]
     return (f"ADC reads/s per connector: {i['adc_reads_per_s']:.0f} idle ({r['burst']} pilot + 1 PP a step, "
             f"{r['steps_per_s']} steps/s), {c['adc_reads_per_s']:.0f} charging at 32 A (a burst stops at its "
-            f"second read of the high level, within a budget of 8 a step: 882 a second at most while the window holds the high level); PWM writes/s {i['pwm_writes_per_s']:.0f} idle, "
+            f"second read of the high level, within a budget of {r['grant']} a step: {(r['grant'] + 1) * r['steps_per_s']} a second at most, with the PP's, while the window holds the high level); PWM writes/s {i['pwm_writes_per_s']:.0f} idle, "
             f"{c['pwm_writes_per_s']:.0f} charging; flash writes/h {i['flash_writes_per_h']:.0f} idle, "
             f"{c['flash_writes_per_h']:.0f} charging; unix port: a step p50 {i['step_us']['median']:.0f} / p99 "
             f"{i['step_us']['p99']:.0f} us idle, {c['step_us']['median']:.0f} / {c['step_us']['p99']:.0f} us "

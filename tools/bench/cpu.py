@@ -36,7 +36,7 @@ def measure(steps, seconds):
         raise RuntimeError(f"{SCRIPT.name} failed:\n{r.stdout}{r.stderr}")
     d = json.loads(r.stdout.splitlines()[-1])
     per_s = d["steps_per_s"]
-    out = {"burst": d["burst"], "closed": d["closed"], "full": d["full"], "window": d["window"],
+    out = {"burst": d["burst"], "grant": d["grant"],
            "steps_per_s": per_s, "mock_read_us": d["mock_read_us"],
            "assumptions": {str(mhz): {"slowdown": k, "read_us": us} for mhz, (k, us) in ESP32.items()},
            "esp32": {}}

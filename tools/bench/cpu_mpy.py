@@ -19,7 +19,8 @@ from array import array
 import board
 import fakes
 import machine
-from uwallbox.hw.pilot import BURST, CLOSED, FULL, WINDOW
+from uwallbox.hw.evse import GRANT
+from uwallbox.hw.pilot import BURST, WINDOW
 
 machine._count_flash()
 STEPS = int(sys.argv[1])
@@ -93,7 +94,7 @@ def read_us(fn, n=2000):
 
 
 ev.update({"plug": False, "charge": False})
-out = {"burst": BURST, "closed": CLOSED, "full": FULL, "window": WINDOW, "steps_per_s": PER_S, "steps": STEPS}
+out = {"burst": BURST, "grant": GRANT, "steps_per_s": PER_S, "steps": STEPS}
 out["idle"] = phase("idle")
 ev.update({"plug": True, "charge": True})
 conn.start("BENCH001", {"status": "Accepted"})   # a transaction: the contactor closes

@@ -24,7 +24,7 @@ Rules:
   is enough (debouncing delays closing, never opening), and so is a pilot window that saw no
   high level. While the contactor is closed each step's pilot burst reads until it has sampled
   the high level as it is now (two reads at the window's level or above), within a budget of
-  _GRANT reads a step (a late step: one for each _US_PER_READ it waited; pilot.FULL, a whole PWM
+  GRANT reads a step (a late step: one for each _US_PER_READ it waited; pilot.FULL, a whole PWM
   period, at most): 882 ADC reads a second at most with the PP's while every window holds the
   high level (a window that lost it reads on first, _LOST reads at most). At 32 A that is enough for
   every step, and it opens in the step after the EV leaves C/D; at 6 A within WINDOW steps (51
@@ -60,7 +60,7 @@ from .relay import Contactor
 
 _PERIOD_MS = const(10)
 _SHIFT_US = const(200)    # the timer period is 10 ms + this: a fifth of a PWM period per step
-_GRANT = const(8)         # pilot reads a closed step adds to its budget: 784 a second, 882 with the
+GRANT = const(8)         # pilot reads a closed step adds to its budget: 784 a second, 882 with the
                           # PP's; 8 reads span the 200 us the bursts move by (hw/pilot.py)
 _LATE_US = const(15000)   # a step this long after the one before is late (the timer's is 10.2 ms)
 _US_PER_READ = const(1275)  # a late closed step adds one read for each of these since the last
@@ -137,9 +137,9 @@ class Evse:
         dt = time.ticks_diff(now, self._t)
         self._t = now
         if self.contactor.closed:
-            # a budget of reads: _GRANT more each step (a late one, one for each _US_PER_READ
+            # a budget of reads: GRANT more each step (a late one, one for each _US_PER_READ
             # since the last), FULL at most: under 1,000 reads a second with the PP's
-            n = self._reads + (_GRANT if dt <= _LATE_US else dt // _US_PER_READ)
+            n = self._reads + (GRANT if dt <= _LATE_US else dt // _US_PER_READ)
             if n > FULL:
                 n = FULL
             h = p.measure(CLOSED, n)
