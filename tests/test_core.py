@@ -182,10 +182,10 @@ def test_soft_reset_stops_transaction_and_reboots(csms, charge_point):
     assert stop["reason"] == "SoftReset"
     csms.wait_for("BootNotification", cp_id=cp.id, since=mark)
     assert len(csms.messages(cp.id, "StopTransaction", "in", "call")) == 1
-    assert csms.closes[cp.id] == [1001]  # the link ended on purpose, with a Close frame
+    assert csms.wait_closes(cp.id, 1) == [1001]  # the link ended on purpose, with a Close frame
     cp.api.wait(lambda s: s["ocpp"]["connected"], 15)
     cp.stop()
-    assert csms.closes[cp.id] == [1001, 1001]  # so does a shutdown (Ctrl-C / the simulator stopping)
+    assert csms.wait_closes(cp.id, 2) == [1001, 1001]  # so does a shutdown (Ctrl-C / the simulator stopping)
 
 
 def test_clear_cache_and_offline_cached_card(csms, charge_point):

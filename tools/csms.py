@@ -403,6 +403,15 @@ class Csms:
                 if not future.done():
                     future.set_exception(ConnectionError(f"{cp_id} disconnected"))
 
+    def wait_closes(self, cp_id, n, timeout=10):
+        """The close codes of CP_ID's disconnects (`closes`) once there are N of them; TimeoutError
+        after TIMEOUT seconds. (A disconnect is recorded by the server's thread, maybe after the
+        charge point has gone.)"""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.closes.get(cp_id, ())) >= n, timeout):
+                raise TimeoutError(f"{cp_id}: {len(self.closes.get(cp_id, ()))} disconnects, not {n}")
+            return list(self.closes[cp_id])
+
     # -- records and log -------------------------------------------------------------------------
 
     def _print(self, cp_id, text):
