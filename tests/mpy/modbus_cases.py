@@ -571,7 +571,9 @@ async def test_ct_burst_timing():
     if mt.late < 2:   # (the third attempt is kept even if held up: then its spacing tells nothing)
         kept = log[-200:]
         gaps = sorted(time.ticks_diff(kept[i + 1], kept[i]) for i in range(199))
-        assert 180 <= gaps[100] <= 220 and gaps[-1] < 400, (gaps[100], gaps[-1])
+        # a read may start up to one spacing late before the burst is abandoned (hw/meters.py):
+        # a gap is at most two spacings, and what the host takes between the check and the read
+        assert 180 <= gaps[100] <= 220 and gaps[-1] < 2 * 200 + 50, (gaps[100], gaps[-1])
     assert abs(a - ct_rms(300000, 0.02)) < 0.01 * a
     # a read held up (a 5 ms stall inside the burst): the burst is taken again
     calls = [0]
