@@ -51,7 +51,7 @@ CA_MAX = 8192  # bytes: the charge point reads the CA into its ~110 KB heap
 # fragmentation. tests/test_deploy.py holds it to bench/results.json.
 MPY_HEAP_KIB = 150
 FROZEN_FLAG = "uwallbox_build.mpy"  # a production build's flag for a frozen firmware (crashguard.py)
-FROZEN_HEAP_KIB = 74  # the same for the frozen image (50 KiB), which a plain ESP32 has
+FROZEN_HEAP_KIB = 70  # the same for the frozen image (45 KiB), which a plain ESP32 has
 # run on the device: "heap BYTES FROZEN", FROZEN 1 if the firmware has uwallbox frozen in (found
 # with the frozen modules alone on the path, whatever was imported from the filesystem before)
 HEAP_PROBE = """import gc, sys

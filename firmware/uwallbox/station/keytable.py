@@ -8,7 +8,7 @@ BOOL, INT, CSL, STR = "b", "i", "c", "s"  # the kinds of TABLE's second column
 # 4 write-only, 8 may only be raised), default ("-" = empty), low, high (bounds of an integer, of a
 # string's length, of a list's items). Core keys first, then Local Auth List, Reservation, Smart
 # Charging, Security, Plug & Charge, vendor keys. Single spaces: every byte of it is in RAM.
-# SendLocalListMaxLength 30: <= 4 KB of JSON a message (ocpp.rpc._RX); applying one costs ~4 KB of heap.
+# SendLocalListMaxLength 30: <= 4 KB of JSON a message (ocpp.rpc._RX); applying one needs ~2 KB of heap.
 TABLE = """
 AllowOfflineTxForUnknownId b 0 0 0 0
 AuthorizationCacheEnabled b 0 1 0 0
