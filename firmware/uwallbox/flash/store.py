@@ -25,8 +25,10 @@ def save(path, obj):
 def load(path, default=None):
     """The JSON in PATH, or DEFAULT when it is missing or unreadable. Parsed from the file as it
     is read: no string of the file's size (a journaled MeterValues, ~1 KB, is read every second)
-    and no buffer kept for it. json.load reads one byte at a time: a few ms a KB from an ESP32's
-    LittleFS (it reads from its cache), ~0.5 ms on the unix port (a system call each)."""
+    and no buffer kept for it. The price is time: json.load reads one byte at a time, in one C
+    call that holds off the Evse's soft timer. Measured on the 32-bit unix port, where each byte
+    is a system call: 455 us for 1,084 B, against 31 us parsed from a buffer. An ESP32 reads
+    each byte from LittleFS's cache, without a system call: not measured on a board."""
     try:
         with open(path, "rb") as f:
             return json.load(f)
