@@ -58,14 +58,13 @@ def _fall_back(s):
 async def connect(s):
     """One attempt of Session S: the WebSocket, or the seconds to wait before the next one."""
     app = s.app
-    s.out_of_memory()
     cfg = app.config
     url = _url(cfg)
     log("net", "connecting to " + url)
     try:
         conn = await ws.connect(url, ("ocpp1.6",), _headers(cfg), _ssl(cfg), _MAX_MESSAGE)
     except Exception as e:
-        if s.lost(e):
+        if s.lost(e):  # Session.run restarts before the next attempt
             return 0
         if isinstance(e, ValueError) and url.startswith("wss:") and not s.refused:
             s.refused = True  # mbedtls: the server's certificate was rejected

@@ -74,7 +74,6 @@ class Session:
         except MemoryError as e:  # no heap for the attempt's code: a failed attempt all the same
             unload(before, _KEEP)
             self.lost(e)
-            self.out_of_memory()
             await asyncio.sleep(1)
             return None
         try:
@@ -92,6 +91,9 @@ class Session:
         app = self.app
         app.rpc.prepare()
         while not self.ending:
+            if self.oom >= _OOM_LIMIT:  # no heap to stay online: silence would be for good
+                from ..system.crashguard import out_of_memory
+                out_of_memory(app, "%d connections in a row failed: %r" % (self.oom, self.last))
             conn = await self._connect()
             if conn is None:
                 continue
@@ -104,7 +106,7 @@ class Session:
                 log("net", "connection lost (%r)" % e)
                 self.lost(e)
             else:
-                self.oom = 0
+                self.lost(None)
             finally:
                 self.connected = False
                 self.online.clear()
@@ -116,16 +118,9 @@ class Session:
 
     def lost(self, e):
         """The connection attempt or the connection ended with E (None: normally): MemoryErrors
-        in a row are counted; True once there are _OOM_LIMIT of them (out_of_memory() restarts)."""
+        in a row are counted; True once there are _OOM_LIMIT of them (run() then restarts)."""
         self.oom, self.last = (self.oom + 1, e) if isinstance(e, MemoryError) else (0, None)
         return self.oom >= _OOM_LIMIT
-
-    def out_of_memory(self):
-        """_OOM_LIMIT connections in a row lost or refused by MemoryError: no heap to stay online,
-        and silence would be for good: restart through the crash guard."""
-        if self.oom >= _OOM_LIMIT:
-            from ..system.crashguard import out_of_memory
-            out_of_memory(self.app, "%d connections in a row failed: %r" % (self.oom, self.last))
 
     async def _register(self):
         # (the task holds this coroutine, not link's: link's code leaves once it has ended)
