@@ -22,11 +22,8 @@ def use(module, name):
     """NAME (a function) of MODULE (its full name), the module and what it imported dropped at
     once: the function keeps its code while it runs and none after (building the App, a
     connection attempt). Modules the function imports while it runs stay loaded."""
-    import sys
-    before = list(sys.modules)
-    fn = getattr(__import__(module, None, None, (name,)), name)
-    unload(before)
-    return fn
+    with transient():
+        return getattr(__import__(module, None, None, (name,)), name)
 
 
 class transient:

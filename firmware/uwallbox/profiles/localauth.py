@@ -27,11 +27,6 @@ def cards():
     return _cards
 
 
-def sweep():
-    """At boot: remove what an update cut by a power loss left in the list's folder."""
-    cards().sweep()
-
-
 def version():
     """The list's version: 0 when the list is empty (OCPP 1.6, GetLocalListVersion)."""
     c = cards()
@@ -116,7 +111,7 @@ def _changes(buf, start, full, most):
                 _record(rec, 0, json.loads(buf[a:b]), full, item, i)
                 where[i] = bucket(rec)
                 spans[2 * i], spans[2 * i + 1] = a, b
-        return bytes(where), spans
+        return bytes(where), spans  # bytes: `in` (cardstore) is not implemented for a bytearray
     except ValueError as e:
         raise CallError(FORMATION, "%s: %s" % (_LIST, e))
 

@@ -36,9 +36,9 @@ class Auth:
         self.app = app
         self.cache = store.load(files.AUTH_CACHE, {})
         if store.exists(files.LOCAL_LIST_INDEX):
-            with transient():  # loaded for each lookup (~1.6 KB with the open list)
-                from ..profiles import localauth
-                localauth.sweep()  # what an update cut by a power loss left
+            with transient():
+                from ..flash.cardstore import CardStore
+                CardStore().sweep()  # what an update cut by a power loss left
 
     def listed(self, tag):
         """idTagInfo of TAG in the local list (when enabled), or None."""

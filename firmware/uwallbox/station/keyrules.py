@@ -57,7 +57,7 @@ def _parse(spec, text):
         return v if lo <= v <= hi else None
     if kind == STR:
         return text if lo <= len(text) <= hi else None
-    items = [i.strip() for i in text.split(",") if i.strip()]
+    items = [i.strip() for i in text.split(",") if i.strip()]  # "c": comma-separated
     return ",".join(items) if len(items) <= hi else None
 
 

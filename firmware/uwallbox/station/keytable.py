@@ -1,7 +1,7 @@
 """The configuration key table, resident (a default is read from it; station/config.py keeps
 what it has read), and `spec(key)`. The rules of a change are station/keyrules.py."""
 
-BOOL, INT, CSL, STR = "b", "i", "c", "s"  # the kinds of TABLE's second column
+BOOL, INT, STR = "b", "i", "s"  # kinds of TABLE's second column; "c" (a list) is the others'
 
 # Every key, one a line (a string costs far less RAM than a dict of tuples): name, kind (b bool,
 # i integer, c comma-separated list, s string), flags (keyrules.py: 1 read-only, 2 reboot required,
