@@ -598,7 +598,6 @@ def test_the_frozen_schemas_are_the_files_and_a_lookup_copies_nothing():
     import gc
     import os
 
-    from uwallbox.ocpp import _schemas
     names = []
     for folder in ("", "pnc/"):
         try:
@@ -608,11 +607,11 @@ def test_the_frozen_schemas_are_the_files_and_a_lookup_copies_nothing():
     assert len(names) > 25, names
     for name in names:
         with open(schema._DIR + name + ".json") as f:
-            assert bytes(_schemas.text(name)) == f.read().strip().encode(), name
-    assert _schemas.text("NoSuchAction") is None
-    assert _schemas.text("Reset") is not None and _schemas.text("Rese") is None
+            assert bytes(schema._frozen(name)) == f.read().strip().encode(), name
+    assert schema._frozen("NoSuchAction") is None
+    assert schema._frozen("Reset") is not None and schema._frozen("Rese") is None
     gc.collect()
     before = gc.mem_alloc()
     for _ in range(10):
-        _schemas.text("SendLocalList")
+        schema._frozen("SendLocalList")
     assert gc.mem_alloc() - before <= 10 * 96, gc.mem_alloc() - before  # the key and a view

@@ -35,12 +35,3 @@ pnc/GetInstalledCertificateIds {"t":"o","p":{"customData":{"t":"o","p":{"vendorI
 pnc/InstallCertificate {"t":"o","p":{"customData":{"t":"o","p":{"vendorId":{"t":"s","m":255}},"r":["vendorId"],"x":1},"certificateType":{"t":"s","e":["V2GRootCertificate","MORootCertificate","CSMSRootCertificate","ManufacturerRootCertificate"]},"certificate":{"t":"s","m":5500}},"r":["certificateType","certificate"]}
 pnc/TriggerMessage {"t":"o","p":{"customData":{"t":"o","p":{"vendorId":{"t":"s","m":255}},"r":["vendorId"],"x":1},"evse":{"t":"o","p":{"customData":{"t":"o","p":{"vendorId":{"t":"s","m":255}},"r":["vendorId"],"x":1},"id":{"t":"i"},"connectorId":{"t":"i"}},"r":["id"]},"requestedMessage":{"t":"s","e":["BootNotification","LogStatusNotification","FirmwareStatusNotification","Heartbeat","MeterValues","SignChargingStationCertificate","SignV2GCertificate","StatusNotification","TransactionEvent","SignCombinedCertificate","PublishFirmwareStatusNotification"]}},"r":["requestedMessage"]}
 """
-
-
-def text(action):
-    """The schema text of ACTION (a view of the constant: nothing copied), or None."""
-    i = S.find("\n%s " % action)
-    if i < 0:
-        return None
-    i += len(action) + 2
-    return memoryview(S)[i:S.find("\n", i)]

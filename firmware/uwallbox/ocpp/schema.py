@@ -65,13 +65,23 @@ def load(action):
     try:
         f = open(_DIR + action + ".json")
     except OSError:
-        from ._schemas import text
-        t = text(action)
+        t = _frozen(action)
         if t is None:
             raise CallError(NOT_IMPLEMENTED, "no schema for " + action)
         return json.loads(t)
     with f:
         return json.loads(f.read())  # a few hundred bytes, a CALL's: read at once (json.load reads a byte at a time, store.load)
+
+
+def _frozen(action):
+    """The schema text of ACTION in _schemas (a line "name text" of its one string constant): a
+    view of it, nothing copied; None when it has none."""
+    from ._schemas import S
+    i = S.find("\n%s " % action)
+    if i < 0:
+        return None
+    i += len(action) + 2
+    return memoryview(S)[i:S.find("\n", i)]
 
 
 def validate(action, payload):
