@@ -5,8 +5,9 @@
 
 `boot.py` and `main.py` stay source (the ESP32 runs them by name); every other module becomes
 `.mpy` bytecode (no native code: portable across ports), compiled with `-O3`: no line numbers
-(a traceback names the function and file only) and no asserts, which keeps 2.5 KiB less bytecode
-in the heap after boot on the 32-bit build (a `.mpy` image's bytecode is loaded into RAM; a frozen
+(a traceback names the function and file only) and no asserts, which keeps 2.4 KiB less bytecode
+in the heap after boot on the 32-bit build (`tools/heapfit.py mpy --boot`: 90.9 KiB, 93.3 with
+-O0, 2026-12-05; a `.mpy` image's bytecode is loaded into RAM; a frozen
 image keeps its line numbers in flash at no heap cost); data files (schemas/*.json) are copied;
 the web page (uwallbox/web/page.html) becomes `OUT/web.html.gz` (tools/webpage.py).
 `lib/` goes to `OUT/lib/`. A production build (the default) also gets `uwallbox/_build.mpy` with
