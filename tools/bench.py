@@ -57,25 +57,23 @@ def _heap(size):
 def _heap_text(r):
     if r["word_bytes"] != 4:
         raise SystemExit("the Heap row measures the 32-bit build (make mp32): unset UWB_MICROPYTHON")
-    wk = 1 / 1024
     parts = []
     for name, title in (("frozen", "frozen into the firmware"), ("mpy", ".mpy image (make deploy)"),
                         ("source", "sources")):
         m = r.get(name)
         if m is None:
             continue
-        sim = m["sim_bytes"] * wk
+        sim = m["sim_bytes"] / 1024
         parts.append(f"{title}: passes at {m['heap_k']} KiB, **the firmware {m['heap_k'] - sim:.0f} KiB** "
-                     f"(+ {sim:.0f} KiB simulated hardware), {(m['after_boot_bytes'] - m['sim_bytes']) * wk:.0f} "
+                     f"(+ {sim:.0f} KiB simulated hardware), {(m['after_boot_bytes'] - m['sim_bytes']) / 1024:.0f} "
                      f"KiB after boot")
-    mpy, src = r["mpy"], r["source"]
     return ("; ".join(parts) + " (a plain ESP32 gives MicroPython about 112 KiB)",
             f"smallest `-X heapsize=NK` at which boot, 3 sessions (card, remote start, offline card), "
             f"MeterValues every 1 s, a SetChargingProfile, GetConfiguration of all keys and a {r['cards']:,}-entry "
             f"SendLocalList complete, on the 32-bit build: bisection over whole K, then the {scenario.WINDOW} K above "
             f"must pass too, a fresh process per probe ({sum(len(r[n]['probes']) for n in ('mpy', 'frozen', 'source') if n in r)}); "
             f"a probe fails on MemoryError, exit or 3x the time of a pass. The simulated hardware (mocked "
-            f"`machine`, EV plant, control API) shares the heap: its part, measured after boot, is taken off. "
+            f"`machine`, EV plant, meters, control API) shares the heap: its part, measured before the firmware starts, is taken off. "
             f"After boot: `gc.mem_alloc()` after `gc.collect()` (GET /state)")
 
 
